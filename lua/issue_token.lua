@@ -1,0 +1,51 @@
+-- Issue a queue token: enter the concert's waiting queue, or get back the live entry.
+-- KEYS: 1 meta, 2 wait, 3 seen, 4 active, 5 active_seq, 6 seq, 7 bucket, 8 stats
+-- ARGV: 1 user, 2 max_active, 3 admit_per_sec, 4 active_ttl_ms, 5 bucket_capacity
+-- Returns {status (0 WAITING, 1 ACTIVE), created (0/1), seq, position, wait_secs, expires_ms}
+local meta, wait, seen, active, active_seq, seq_key, bucket, stats =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local user = ARGV[1]
+local max_active = tonumber(ARGV[2])
+local rate = tonumber(ARGV[3])
+local ttl_ms = tonumber(ARGV[4])
+local capacity = tonumber(ARGV[5])
+
+if redis.call('EXISTS', meta) == 0 then
+  return redis.error_reply('CONCERT_NOT_FOUND concert does not exist')
+end
+local now_ms, now_us = redis_clock()
+
+-- Re-entry: the same token and the same place.
+local waiting_seq = redis.call('ZSCORE', wait, user)
+if waiting_seq then
+  redis.call('ZADD', seen, int(now_ms), user)
+  local position = redis.call('ZRANK', wait, user) + 1
+  return {0, 0, tonumber(waiting_seq), position,
+    estimate_wait_secs(stats, position, rate, max_active, ttl_ms), 0}
+end
+local active_entry = redis.call('HGET', active_seq, user)
+if active_entry then
+  local expires = tonumber(redis.call('ZSCORE', active, user))
+  if expires and expires > now_ms then
+    return {1, 0, tonumber(active_entry), 0, 0, expires}
+  end
+end
+
+-- First entry: a sequence number that is the Redis clock in microseconds, made unique.
+local seq = math.max((tonumber(redis.call('GET', seq_key)) or 0) + 1, now_us)
+redis.call('SET', seq_key, int(seq))
+
+if redis.call('ZCARD', wait) == 0
+  and live_active_count(active, now_ms) < max_active
+  and take_admissions(bucket, now_ms, rate, capacity, 1) == 1 then
+  local expires = now_ms + ttl_ms
+  redis.call('ZADD', active, int(expires), user)
+  redis.call('HSET', active_seq, user, int(seq))
+  record_admissions(stats, now_ms, 1, 0)
+  return {1, 1, seq, 0, 0, expires}
+end
+
+redis.call('ZADD', wait, int(seq), user)
+redis.call('ZADD', seen, int(now_ms), user)
+local position = redis.call('ZCARD', wait)
+return {0, 1, seq, position, estimate_wait_secs(stats, position, rate, max_active, ttl_ms), 0}

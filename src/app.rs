@@ -1,0 +1,70 @@
+//! The application state shared by every request: configuration, Redis, the queue, the
+//! token issuance limiter and the metrics handle.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::queue::{Queue, QueueSettings};
+use crate::store::Store;
+use crate::token::TokenSigner;
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub queue: Queue,
+    token_limiter: Option<DefaultDirectRateLimiter>,
+    pub metrics: PrometheusHandle,
+}
+
+impl App {
+    /// Builds the state; connects to Redis lazily, so a Redis outage does not stop start-up.
+    pub async fn build(config: Config) -> anyhow::Result<Arc<App>> {
+        config.validate()?;
+        let store = Store::connect(
+            &config.redis_url,
+            &config.key_prefix,
+            config.redis_timeout,
+            config.redis_pool_size,
+        )
+        .await?;
+        let queue = Queue::new(
+            store.clone(),
+            TokenSigner::new(config.token_secret.as_bytes()),
+            QueueSettings::from_config(&config),
+        );
+        let token_limiter = NonZeroU32::new(config.token_rate_limit_per_sec)
+            .map(|rate| RateLimiter::direct(Quota::per_second(rate)));
+        Ok(Arc::new(App {
+            config,
+            store,
+            queue,
+            token_limiter,
+            metrics: crate::metrics::handle(),
+        }))
+    }
+
+    /// 429 with a Retry-After when token issuance is over its rate.
+    pub fn check_token_rate_limit(&self) -> Result<(), ApiError> {
+        let Some(limiter) = &self.token_limiter else {
+            return Ok(());
+        };
+        limiter.check().map_err(|not_until| {
+            metrics::counter!("rate_limited_total", "route" => "POST /api/queue/token")
+                .increment(1);
+            ApiError::RateLimited {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            }
+        })
+    }
+
+    pub fn record_request(&self, route: &'static str, status: u16, elapsed: Duration) {
+        crate::metrics::record_request(route, status, elapsed);
+    }
+}

@@ -1,0 +1,216 @@
+//! Configuration read from the environment, with the documented defaults.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// The development secret used when `TOKEN_SECRET` is unset; `serve` warns about it.
+pub const DEV_TOKEN_SECRET: &str = "concert-queue-development-secret-change-me";
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Everything the server, the ticker and the worker need to know.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind_addr: SocketAddr,
+    pub redis_url: String,
+    pub mysql_url: String,
+    pub kafka_brokers: String,
+    pub key_prefix: String,
+    pub token_secret: String,
+    /// Most buyers ACTIVE at once per concert; 0 pauses admission.
+    pub queue_max_active: u64,
+    /// Admissions per second per concert, enforced inside Redis.
+    pub queue_admit_per_sec: u64,
+    pub active_ttl: Duration,
+    /// A WAITING token that has not polled for this long is dropped; zero means never.
+    pub wait_idle_timeout: Duration,
+    /// Token issuance requests per second per server; 0 turns the limiter off.
+    pub token_rate_limit_per_sec: u32,
+    /// How often each server runs the activation script for every concert.
+    pub activation_tick: Duration,
+    /// Upper bound on one Redis round trip before the request fails with 503.
+    pub redis_timeout: Duration,
+    /// 0: one multiplexed, self-reconnecting connection; N: a bb8 pool of N connections.
+    pub redis_pool_size: u32,
+    /// Open connections the HTTP server accepts at once; further ones wait in the backlog.
+    pub max_connections: usize,
+    /// How long a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+    /// How long graceful shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind_addr: "127.0.0.1:8080".parse().expect("valid default address"),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            mysql_url: "mysql://root@127.0.0.1:3306/concert_queue".into(),
+            kafka_brokers: "127.0.0.1:9092".into(),
+            key_prefix: "cq".into(),
+            token_secret: DEV_TOKEN_SECRET.into(),
+            queue_max_active: 500,
+            queue_admit_per_sec: 100,
+            active_ttl: Duration::from_secs(300),
+            wait_idle_timeout: Duration::from_secs(120),
+            token_rate_limit_per_sec: 100,
+            activation_tick: Duration::from_millis(100),
+            redis_timeout: Duration::from_millis(1000),
+            redis_pool_size: 0,
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// Reads every setting from the environment, falling back to the defaults.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every setting through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let d = Config::default();
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let config = Config {
+            bind_addr: parse_or(&get, "BIND_ADDR", d.bind_addr)?,
+            redis_url: get("REDIS_URL").unwrap_or(d.redis_url),
+            mysql_url: get("MYSQL_URL").unwrap_or(d.mysql_url),
+            kafka_brokers: get("KAFKA_BROKERS").unwrap_or(d.kafka_brokers),
+            key_prefix: get("REDIS_KEY_PREFIX").unwrap_or(d.key_prefix),
+            token_secret: get("TOKEN_SECRET").unwrap_or(d.token_secret),
+            queue_max_active: parse_or(&get, "QUEUE_MAX_ACTIVE", d.queue_max_active)?,
+            queue_admit_per_sec: parse_or(&get, "QUEUE_ADMIT_PER_SEC", d.queue_admit_per_sec)?,
+            active_ttl: secs_or(&get, "ACTIVE_TTL_SECS", d.active_ttl)?,
+            wait_idle_timeout: secs_or(&get, "WAIT_IDLE_TIMEOUT_SECS", d.wait_idle_timeout)?,
+            token_rate_limit_per_sec: parse_or(
+                &get,
+                "TOKEN_RATE_LIMIT_PER_SEC",
+                d.token_rate_limit_per_sec,
+            )?,
+            activation_tick: millis_or(&get, "ACTIVATION_TICK_MS", d.activation_tick)?,
+            redis_timeout: millis_or(&get, "REDIS_TIMEOUT_MS", d.redis_timeout)?,
+            redis_pool_size: parse_or(&get, "REDIS_POOL_SIZE", d.redis_pool_size)?,
+            max_connections: parse_or(&get, "MAX_CONNECTIONS", d.max_connections)?,
+            header_read_timeout: secs_or(&get, "HEADER_READ_TIMEOUT_SECS", d.header_read_timeout)?,
+            shutdown_grace: secs_or(&get, "SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rejects settings the engine cannot run with.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.key_prefix.is_empty() || self.key_prefix.contains(['{', '}', ' ']) {
+            bail!("REDIS_KEY_PREFIX must be non-empty, without braces or spaces");
+        }
+        if self.token_secret.len() < 16 {
+            bail!("TOKEN_SECRET must be at least 16 bytes");
+        }
+        if self.active_ttl.is_zero() {
+            bail!("ACTIVE_TTL_SECS must be at least 1");
+        }
+        if self.activation_tick.is_zero() || self.redis_timeout.is_zero() {
+            bail!("ACTIVATION_TICK_MS and REDIS_TIMEOUT_MS must be positive");
+        }
+        if self.max_connections == 0 {
+            bail!("MAX_CONNECTIONS must be positive");
+        }
+        Ok(())
+    }
+
+    /// Whether the token secret is still the published development value.
+    pub fn uses_dev_secret(&self) -> bool {
+        self.token_secret == DEV_TOKEN_SECRET
+    }
+}
+
+fn parse_or<T>(get: &impl Fn(&str) -> Option<String>, name: &str, default: T) -> anyhow::Result<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    match get(name) {
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .with_context(|| format!("{name}={raw:?} is not valid")),
+        None => Ok(default),
+    }
+}
+
+fn secs_or(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: Duration,
+) -> anyhow::Result<Duration> {
+    parse_or(get, name, default.as_secs()).map(Duration::from_secs)
+}
+
+fn millis_or(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: Duration,
+) -> anyhow::Result<Duration> {
+    parse_or(get, name, default.as_millis() as u64).map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(c.mysql_url, "mysql://root@127.0.0.1:3306/concert_queue");
+        assert_eq!(c.kafka_brokers, "127.0.0.1:9092");
+        assert_eq!(c.key_prefix, "cq");
+        assert!(c.uses_dev_secret());
+        assert_eq!(c.queue_max_active, 500);
+        assert_eq!(c.queue_admit_per_sec, 100);
+        assert_eq!(c.active_ttl, Duration::from_secs(300));
+        assert_eq!(c.wait_idle_timeout, Duration::from_secs(120));
+        assert_eq!(c.token_rate_limit_per_sec, 100);
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let c = from(&[
+            ("QUEUE_MAX_ACTIVE", "0"),
+            ("WAIT_IDLE_TIMEOUT_SECS", "0"),
+            ("TOKEN_RATE_LIMIT_PER_SEC", "0"),
+            ("TOKEN_SECRET", "a-long-enough-production-secret"),
+        ])
+        .unwrap();
+        assert_eq!(c.queue_max_active, 0);
+        assert!(c.wait_idle_timeout.is_zero());
+        assert_eq!(c.token_rate_limit_per_sec, 0);
+        assert!(!c.uses_dev_secret());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_name() {
+        let err = from(&[("QUEUE_MAX_ACTIVE", "many")]).unwrap_err();
+        assert!(err.to_string().contains("QUEUE_MAX_ACTIVE"));
+        assert!(from(&[("REDIS_KEY_PREFIX", "a{b}")]).is_err());
+        assert!(from(&[("TOKEN_SECRET", "short")]).is_err());
+        assert!(from(&[("ACTIVE_TTL_SECS", "0")]).is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! The hyper 1.x server: accept loop with a connection cap, header read timeout,
+//! per-request dispatch with metrics, and graceful shutdown.
+
+pub mod ops;
+pub mod queue;
+pub mod request;
+pub mod response;
+pub mod router;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::app::App;
+use crate::error::ApiError;
+use response::Body;
+use router::Route;
+
+/// Largest id the API accepts (2^53 - 1, exact in every JSON client).
+pub const MAX_ID: u64 = (1 << 53) - 1;
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish (up to the configured grace period).
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let permits = Arc::new(Semaphore::new(app.config.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(app.config.header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = permits.clone().acquire_owned() => permit.expect("semaphore never closes"),
+        };
+        let (stream, _peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(handle(&app, req).await) }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: draining in-flight requests");
+    if tokio::time::timeout(app.config.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; closing remaining connections");
+    }
+    Ok(())
+}
+
+/// Routes one request, turns any error into the contract's envelope, and records metrics.
+pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let head_only = req.method() == Method::HEAD;
+    let route = router::resolve(req.method(), req.uri().path());
+    let label = route.as_ref().map_or("unmatched", |r| r.label());
+    let mut response = match route {
+        Ok(route) => dispatch(app, route, req)
+            .await
+            .unwrap_or_else(|err| response::error(&err)),
+        Err(err) => response::error(&err),
+    };
+    if head_only {
+        *response.body_mut() = Body::default();
+    }
+    app.record_request(label, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn dispatch(
+    app: &App,
+    route: Route,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    match route {
+        Route::IssueToken => queue::issue_token(app, req).await,
+        Route::QueueStatus => queue::status(app, req).await,
+        Route::Health => Ok(ops::health(app).await),
+        Route::Metrics => Ok(ops::metrics(app)),
+    }
+}

@@ -1,0 +1,112 @@
+//! The `concert-queue` binary: a thin command line over the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use concert_queue::{db, seed, store::Store, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "concert-queue",
+    version,
+    about = "A Redis-first ticketing engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API and run the activation ticker.
+    Serve,
+    /// Load the demo catalog into MySQL and Redis (idempotent).
+    Seed {
+        /// The catalog file.
+        #[arg(long, default_value = "bench-data/catalog.json")]
+        catalog: PathBuf,
+    },
+    /// Drain the outbox into MySQL and Kafka.
+    Flush {
+        /// Drain what is there, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = Config::from_env()?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Seed { catalog } => run_seed(config, &catalog).await,
+        Command::Flush { .. } => {
+            anyhow::bail!("the flush worker is not built yet (tracked by issue 4)")
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.uses_dev_secret() {
+        tracing::warn!(
+            "TOKEN_SECRET is the published development value; set your own in production"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(config.bind_addr)
+        .await
+        .with_context(|| format!("binding {}", config.bind_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "concert-queue serving");
+    concert_queue::run(listener, config, shutdown_signal()).await
+}
+
+async fn run_seed(config: Config, catalog_path: &std::path::Path) -> anyhow::Result<()> {
+    let catalog = seed::Catalog::read(catalog_path)?;
+    let pool = db::connect(&config.mysql_url).await?;
+    db::migrate(&pool).await?;
+    seed::seed_mysql(&pool, &catalog).await?;
+    pool.disconnect().await.context("closing MySQL")?;
+    let store = Store::connect(
+        &config.redis_url,
+        &config.key_prefix,
+        config.redis_timeout,
+        config.redis_pool_size,
+    )
+    .await?;
+    seed::seed_redis(&store, &catalog).await?;
+    tracing::info!(
+        concerts = catalog.concerts.len(),
+        seats = catalog.seat_count(),
+        "catalog seeded into MySQL and Redis"
+    );
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,50 @@
+//! Prometheus metrics: one process-wide recorder, rendered by `GET /metrics`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets in seconds, fine around the 1-20 ms where the hot path lives.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// The process's recorder, installed on first use.
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
+                .expect("buckets are non-empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding application's);
+            // then ours still renders what it records through the handle.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// One served request.
+pub fn record_request(route: &'static str, status: u16, elapsed: Duration) {
+    metrics::counter!("http_requests_total", "route" => route, "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+}
+
+/// One activation tick's outcome for one concert.
+pub fn record_activation(concert_id: u64, activation: &crate::queue::Activation) {
+    let concert = concert_id.to_string();
+    metrics::gauge!("queue_waiting", "concert" => concert.clone()).set(activation.waiting as f64);
+    metrics::gauge!("queue_active", "concert" => concert.clone()).set(activation.active as f64);
+    metrics::counter!("queue_admissions_total", "concert" => concert.clone())
+        .increment(activation.admitted);
+    metrics::counter!("queue_expired_active_total", "concert" => concert.clone())
+        .increment(activation.expired_active);
+    metrics::counter!("queue_dropped_idle_total", "concert" => concert)
+        .increment(activation.dropped_idle);
+}

@@ -1,0 +1,248 @@
+//! The waiting queue: issuing tokens, reporting status and admitting buyers, each one
+//! atomic Lua script (lua/issue_token.lua, lua/queue_status.lua, lua/activate.lua).
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::store::Store;
+use crate::token::{Claims, TokenSigner};
+
+/// Most lapsed, idle or admitted buyers one activation tick handles per concert.
+const ACTIVATION_BATCH: u64 = 1000;
+
+/// The queue's tunables, as the scripts take them.
+#[derive(Clone, Debug)]
+pub struct QueueSettings {
+    pub max_active: u64,
+    pub admit_per_sec: u64,
+    pub active_ttl: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl QueueSettings {
+    pub fn from_config(config: &Config) -> Self {
+        QueueSettings {
+            max_active: config.queue_max_active,
+            admit_per_sec: config.queue_admit_per_sec,
+            active_ttl: config.active_ttl,
+            idle_timeout: config.wait_idle_timeout,
+        }
+    }
+
+    /// The admission bucket holds a quarter second of admissions (at least one), enough to
+    /// cover the gap between ticks without letting a burst outrun the rate.
+    pub fn bucket_capacity(&self) -> u64 {
+        (self.admit_per_sec / 4).max(1)
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        self.active_ttl.as_millis() as u64
+    }
+}
+
+/// Where a token stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueState {
+    Waiting {
+        position: u64,
+        /// `None` when admission is switched off altogether.
+        estimated_wait_secs: Option<u64>,
+    },
+    Active {
+        expires_at_ms: u64,
+    },
+    Expired,
+}
+
+/// The answer to a token request.
+#[derive(Clone, Debug)]
+pub struct IssuedToken {
+    pub token: String,
+    pub claims: Claims,
+    pub created: bool,
+    pub state: QueueState,
+}
+
+/// What one activation tick did to one concert.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Activation {
+    pub admitted: u64,
+    pub expired_active: u64,
+    pub dropped_idle: u64,
+    pub waiting: u64,
+    pub active: u64,
+}
+
+/// The queue operations over one store.
+#[derive(Clone)]
+pub struct Queue {
+    store: Store,
+    signer: TokenSigner,
+    settings: QueueSettings,
+}
+
+impl Queue {
+    pub fn new(store: Store, signer: TokenSigner, settings: QueueSettings) -> Self {
+        Queue {
+            store,
+            signer,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &QueueSettings {
+        &self.settings
+    }
+
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
+    /// Enters `user_id` into the concert's queue, or returns the live token it already has.
+    #[tracing::instrument(name = "issue_queue_token", skip(self))]
+    pub async fn issue_token(
+        &self,
+        user_id: u64,
+        concert_id: u64,
+    ) -> Result<IssuedToken, ApiError> {
+        let keys = self.store.keys.queue(concert_id);
+        let s = &self.settings;
+        let reply: Vec<i64> = self
+            .store
+            .invoke(
+                self.store
+                    .scripts
+                    .issue_token
+                    .key(&keys.meta)
+                    .key(&keys.wait)
+                    .key(&keys.seen)
+                    .key(&keys.active)
+                    .key(&keys.active_seq)
+                    .key(&keys.seq)
+                    .key(&keys.bucket)
+                    .key(&keys.stats)
+                    .arg(user_id)
+                    .arg(s.max_active)
+                    .arg(s.admit_per_sec)
+                    .arg(s.ttl_ms())
+                    .arg(s.bucket_capacity()),
+            )
+            .await?;
+        let [status, created, seq, position, wait, expires] = reply[..] else {
+            return Err(unexpected("issue_token", &reply));
+        };
+        let claims = Claims::new(concert_id, user_id, seq as u64);
+        let state = match status {
+            0 => waiting(position, wait),
+            _ => QueueState::Active {
+                expires_at_ms: expires as u64,
+            },
+        };
+        Ok(IssuedToken {
+            token: self.signer.sign(&claims),
+            claims,
+            created: created == 1,
+            state,
+        })
+    }
+
+    /// Where the token's holder stands; a WAITING answer also records the poll as presence.
+    #[tracing::instrument(name = "poll_queue_status", skip(self))]
+    pub async fn status(&self, claims: &Claims) -> Result<QueueState, ApiError> {
+        let keys = self.store.keys.queue(claims.concert_id);
+        let s = &self.settings;
+        let reply: Vec<i64> = self
+            .store
+            .invoke(
+                self.store
+                    .scripts
+                    .queue_status
+                    .key(&keys.wait)
+                    .key(&keys.seen)
+                    .key(&keys.active)
+                    .key(&keys.active_seq)
+                    .key(&keys.stats)
+                    .arg(claims.user_id)
+                    .arg(claims.seq)
+                    .arg(s.admit_per_sec)
+                    .arg(s.max_active)
+                    .arg(s.ttl_ms())
+                    .arg(s.idle_timeout.as_millis() as u64),
+            )
+            .await?;
+        match reply[..] {
+            [0, position, wait] => Ok(waiting(position, wait)),
+            [1, expires] => Ok(QueueState::Active {
+                expires_at_ms: expires as u64,
+            }),
+            [2] => Ok(QueueState::Expired),
+            _ => Err(unexpected("queue_status", &reply)),
+        }
+    }
+
+    /// One activation tick for one concert.
+    #[tracing::instrument(name = "admit_waiting_buyers", skip(self), level = "debug")]
+    pub async fn activate(&self, concert_id: u64) -> Result<Activation, ApiError> {
+        let keys = self.store.keys.queue(concert_id);
+        let s = &self.settings;
+        let reply: Vec<u64> = self
+            .store
+            .invoke(
+                self.store
+                    .scripts
+                    .activate
+                    .key(&keys.wait)
+                    .key(&keys.seen)
+                    .key(&keys.active)
+                    .key(&keys.active_seq)
+                    .key(&keys.bucket)
+                    .key(&keys.stats)
+                    .arg(s.max_active)
+                    .arg(s.admit_per_sec)
+                    .arg(s.ttl_ms())
+                    .arg(s.idle_timeout.as_millis() as u64)
+                    .arg(s.bucket_capacity())
+                    .arg(ACTIVATION_BATCH),
+            )
+            .await?;
+        let [admitted, expired_active, dropped_idle, waiting, active] = reply[..] else {
+            return Err(unexpected("activate", &reply));
+        };
+        Ok(Activation {
+            admitted,
+            expired_active,
+            dropped_idle,
+            waiting,
+            active,
+        })
+    }
+
+    /// Every concert the ticker should visit.
+    pub async fn concert_ids(&self) -> Result<Vec<u64>, ApiError> {
+        self.store
+            .query(redis::cmd("SMEMBERS").arg(self.store.keys.concerts()))
+            .await
+    }
+
+    /// The state the token's concert-scoped checks need: ACTIVE or not.
+    pub async fn require_active(&self, claims: &Claims) -> Result<u64, ApiError> {
+        match self.status(claims).await? {
+            QueueState::Active { expires_at_ms } => Ok(expires_at_ms),
+            _ => Err(ApiError::TokenNotActive),
+        }
+    }
+}
+
+fn waiting(position: i64, wait: i64) -> QueueState {
+    QueueState::Waiting {
+        position: position as u64,
+        estimated_wait_secs: u64::try_from(wait).ok(),
+    }
+}
+
+fn unexpected<T: std::fmt::Debug>(script: &str, reply: &T) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!(
+        "{script}.lua returned an unexpected reply: {reply:?}"
+    ))
+}

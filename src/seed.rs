@@ -1,0 +1,138 @@
+//! `seed`: loads the demo catalog (bench-data/catalog.json) into MySQL and Redis.
+//! Running it twice changes nothing.
+
+use std::path::Path;
+
+use anyhow::Context;
+use mysql_async::prelude::*;
+use serde::Deserialize;
+
+use crate::store::Store;
+
+#[derive(Debug, Deserialize)]
+pub struct Catalog {
+    pub concerts: Vec<Concert>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Concert {
+    pub id: u64,
+    pub title: String,
+    pub artist: String,
+    pub venue: String,
+    pub schedules: Vec<Schedule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    pub id: u64,
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    pub seats: Vec<Seat>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Seat {
+    pub seat_no: u32,
+    pub grade: String,
+    pub price: u64,
+}
+
+impl Catalog {
+    pub fn read(path: &Path) -> anyhow::Result<Catalog> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    pub fn seat_count(&self) -> usize {
+        self.concerts
+            .iter()
+            .flat_map(|c| &c.schedules)
+            .map(|s| s.seats.len())
+            .sum()
+    }
+}
+
+/// Writes the catalog to MySQL (upserts, in one transaction).
+pub async fn seed_mysql(pool: &mysql_async::Pool, catalog: &Catalog) -> anyhow::Result<()> {
+    let mut conn = pool.get_conn().await.context("connecting to MySQL")?;
+    let mut tx = conn
+        .start_transaction(Default::default())
+        .await
+        .context("starting the seed transaction")?;
+    for concert in &catalog.concerts {
+        tx.exec_drop(
+            "INSERT INTO concerts (id, title, artist, venue) VALUES (?, ?, ?, ?)
+             ON DUPLICATE KEY UPDATE title = VALUES(title), artist = VALUES(artist), venue = VALUES(venue)",
+            (concert.id, &concert.title, &concert.artist, &concert.venue),
+        )
+        .await
+        .with_context(|| format!("writing concert {}", concert.id))?;
+        for schedule in &concert.schedules {
+            tx.exec_drop(
+                "INSERT INTO schedules (id, concert_id, starts_at) VALUES (?, ?, ?)
+                 ON DUPLICATE KEY UPDATE concert_id = VALUES(concert_id), starts_at = VALUES(starts_at)",
+                (
+                    schedule.id,
+                    concert.id,
+                    schedule.starts_at.naive_utc(),
+                ),
+            )
+            .await
+            .with_context(|| format!("writing schedule {}", schedule.id))?;
+            if schedule.seats.is_empty() {
+                continue;
+            }
+            let placeholders = vec!["(?, ?, ?, ?)"; schedule.seats.len()].join(", ");
+            let params: Vec<mysql_async::Value> = schedule
+                .seats
+                .iter()
+                .flat_map(|seat| {
+                    [
+                        schedule.id.into(),
+                        seat.seat_no.into(),
+                        seat.grade.as_str().into(),
+                        seat.price.into(),
+                    ]
+                })
+                .collect();
+            tx.exec_drop(
+                format!(
+                    "INSERT INTO seats (schedule_id, seat_no, grade, price) VALUES {placeholders}
+                     ON DUPLICATE KEY UPDATE grade = VALUES(grade), price = VALUES(price)"
+                ),
+                params,
+            )
+            .await
+            .with_context(|| format!("writing the seats of schedule {}", schedule.id))?;
+        }
+    }
+    tx.commit().await.context("committing the seed")?;
+    Ok(())
+}
+
+/// Writes what the hot path needs to Redis: the concert list and each concert's record.
+pub async fn seed_redis(store: &Store, catalog: &Catalog) -> anyhow::Result<()> {
+    let mut pipe = redis::pipe();
+    for concert in &catalog.concerts {
+        pipe.sadd(store.keys.concerts(), concert.id).ignore();
+        pipe.hset_multiple(
+            store.keys.concert_meta(concert.id),
+            &[
+                ("id", concert.id.to_string()),
+                ("title", concert.title.clone()),
+                ("artist", concert.artist.clone()),
+                ("venue", concert.venue.clone()),
+            ],
+        )
+        .ignore();
+    }
+    store
+        .pipeline::<()>(&pipe)
+        .await
+        .map_err(|err| anyhow::anyhow!("writing the catalog to Redis: {err}"))?;
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! The Redis side of the engine: one connection handle (a self-reconnecting multiplexed
+//! connection, or a bb8 pool), the scripts, and the key layout, with every round trip
+//! bounded by a timeout so a Redis outage becomes a fast 503, never a hang.
+
+pub mod keys;
+pub mod scripts;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bb8_redis::RedisConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, RedisError};
+
+use crate::error::ApiError;
+pub use keys::{Keys, QueueKeys};
+pub use scripts::Scripts;
+
+#[derive(Clone)]
+enum Connection {
+    Multiplexed(ConnectionManager),
+    Pool(bb8::Pool<RedisConnectionManager>),
+}
+
+/// A cheap-to-clone handle on Redis: connection, scripts and keys.
+#[derive(Clone)]
+pub struct Store {
+    connection: Connection,
+    pub scripts: Arc<Scripts>,
+    pub keys: Keys,
+    timeout: Duration,
+}
+
+/// Runs `$body` with `$conn` bound to a `&mut` connection of either kind.
+macro_rules! with_connection {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match &$store.connection {
+            Connection::Multiplexed(manager) => {
+                let $conn = &mut manager.clone();
+                $body.await
+            }
+            Connection::Pool(pool) => match pool.get().await {
+                Ok(mut pooled) => {
+                    let $conn = &mut *pooled;
+                    $body.await
+                }
+                Err(bb8::RunError::User(err)) => Err(err),
+                Err(bb8::RunError::TimedOut) => Err(RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "timed out waiting for a pooled redis connection",
+                ))),
+            },
+        }
+    };
+}
+
+impl Store {
+    /// Connects lazily: the server starts even while Redis is down and recovers when it
+    /// returns. `pool_size` 0 selects the single multiplexed connection.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        pool_size: u32,
+    ) -> anyhow::Result<Self> {
+        let client =
+            redis::Client::open(url).with_context(|| format!("parsing REDIS_URL {url}"))?;
+        let connection = if pool_size == 0 {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(500));
+            Connection::Multiplexed(
+                ConnectionManager::new_lazy_with_config(client, config)
+                    .context("creating the redis connection manager")?,
+            )
+        } else {
+            let manager = RedisConnectionManager::new(url).context("parsing REDIS_URL")?;
+            Connection::Pool(
+                bb8::Pool::builder()
+                    .max_size(pool_size)
+                    .connection_timeout(timeout)
+                    .build_unchecked(manager),
+            )
+        };
+        Ok(Store {
+            connection,
+            scripts: Arc::new(Scripts::load()),
+            keys: Keys::new(prefix),
+            timeout,
+        })
+    }
+
+    /// Bounds one Redis round trip by the configured timeout.
+    async fn bounded<T>(
+        &self,
+        fut: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, ApiError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "redis timed out"
+                );
+                Err(ApiError::Unavailable)
+            }
+        }
+    }
+
+    /// Runs one script by EVALSHA (reloading it on NOSCRIPT).
+    pub async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, ApiError> {
+        self.bounded(async { with_connection!(self, conn => invocation.invoke_async(conn)) })
+            .await
+    }
+
+    /// Runs one plain command.
+    pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, ApiError> {
+        self.bounded(async { with_connection!(self, conn => cmd.query_async(conn)) })
+            .await
+    }
+
+    /// Runs a pipeline in one round trip.
+    pub async fn pipeline<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, ApiError> {
+        self.bounded(async { with_connection!(self, conn => pipe.query_async(conn)) })
+            .await
+    }
+
+    /// PING, for health checks.
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+}

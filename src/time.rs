@@ -1,0 +1,18 @@
+//! Time formatting for the API: RFC 3339 UTC strings.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// `ms` since the epoch as an RFC 3339 UTC string with milliseconds.
+pub fn rfc3339_millis(ms: u64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms as i64)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_with_millis() {
+        assert_eq!(super::rfc3339_millis(1_000), "1970-01-01T00:00:01.000Z");
+    }
+}
