@@ -1,10 +1,12 @@
 //! concert-queue: a Redis-first ticketing engine. The hot path (queue tokens, status,
-//! activation) runs as atomic Lua scripts in Redis; hyper serves the JSON API.
+//! activation) runs as atomic Lua scripts in Redis; hyper serves the JSON API; the flush
+//! worker drains the outbox into MySQL and Kafka.
 
 pub mod app;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod flush;
 pub mod http;
 pub mod metrics;
 pub mod queue;

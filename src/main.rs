@@ -29,9 +29,13 @@ enum Command {
     },
     /// Drain the outbox into MySQL and Kafka.
     Flush {
-        /// Drain what is there, then exit.
+        /// Drain what is there (entries dead workers left pending past
+        /// FLUSH_CLAIM_IDLE_SECS included), then exit.
         #[arg(long)]
         once: bool,
+        /// Move every dead-letter entry back into the outbox, then exit.
+        #[arg(long, conflicts_with = "once")]
+        replay_dead: bool,
     },
 }
 
@@ -47,9 +51,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Seed { catalog } => run_seed(config, &catalog).await,
-        Command::Flush { .. } => {
-            anyhow::bail!("the flush worker is not built yet (tracked by issue 4)")
-        }
+        Command::Flush { once, replay_dead } => run_flush(config, once, replay_dead).await,
     }
 }
 
@@ -86,6 +88,47 @@ async fn run_seed(config: Config, catalog_path: &std::path::Path) -> anyhow::Res
         "catalog seeded into MySQL and Redis"
     );
     Ok(())
+}
+
+async fn run_flush(config: Config, once: bool, replay_dead: bool) -> anyhow::Result<()> {
+    use concert_queue::flush::{consumer_name, Outbox, Worker};
+    if replay_dead {
+        let store = Store::connect(
+            &config.redis_url,
+            &config.key_prefix,
+            config.redis_timeout,
+            0,
+        )
+        .await?;
+        let moved = Outbox::new(store, consumer_name()).replay_dead().await?;
+        tracing::info!(moved, "dead-letter entries moved back to the outbox");
+        return Ok(());
+    }
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    if once {
+        let mut worker = Worker::start(&config).await?;
+        let report = worker.drain(10).await?;
+        tracing::info!(
+            batches = report.batches,
+            acked = report.acked,
+            duplicates = report.duplicates,
+            dead_lettered = report.dead_lettered,
+            "outbox drained"
+        );
+        return Ok(());
+    }
+    if let Some(addr) = config.flush_metrics_addr {
+        concert_queue::metrics::serve(addr)?;
+        tracing::info!(%addr, "serving flush metrics");
+    }
+    let Some(mut worker) = Worker::start_when_ready(&config, &mut stopped).await? else {
+        return Ok(());
+    };
+    worker.run(stopped).await
 }
 
 /// Resolves on SIGINT or SIGTERM.

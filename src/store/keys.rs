@@ -47,6 +47,17 @@ impl Keys {
         format!("{}:meta", self.concert_tag(concert_id))
     }
 
+    /// The outbox stream the booking scripts append confirmed reservations and wallet
+    /// charges to, drained by the flush worker.
+    pub fn outbox(&self) -> String {
+        format!("{}:outbox", self.prefix)
+    }
+
+    /// Where the flush worker moves outbox entries that kept failing, with the reason.
+    pub fn outbox_dead(&self) -> String {
+        format!("{}:outbox:dead", self.prefix)
+    }
+
     pub fn queue(&self, concert_id: u64) -> QueueKeys {
         let tag = self.concert_tag(concert_id);
         QueueKeys {
