@@ -139,11 +139,7 @@ impl Config {
             )?,
             flush_batch_size: parse_or(&get, "FLUSH_BATCH_SIZE", d.flush_batch_size)?,
             flush_claim_idle: secs_or(&get, "FLUSH_CLAIM_IDLE_SECS", d.flush_claim_idle)?,
-            flush_max_deliveries: parse_or(
-                &get,
-                "FLUSH_MAX_DELIVERIES",
-                d.flush_max_deliveries,
-            )?,
+            flush_max_deliveries: parse_or(&get, "FLUSH_MAX_DELIVERIES", d.flush_max_deliveries)?,
             flush_sink_timeout: secs_or(&get, "FLUSH_SINK_TIMEOUT_SECS", d.flush_sink_timeout)?,
             flush_idle_poll: millis_or(&get, "FLUSH_IDLE_POLL_MS", d.flush_idle_poll)?,
             flush_metrics_addr: match get("FLUSH_METRICS_ADDR") {
@@ -265,10 +261,7 @@ mod tests {
         assert_eq!(c.flush_max_deliveries, 5);
         assert_eq!(c.flush_sink_timeout, Duration::from_secs(30));
         assert_eq!(c.flush_idle_poll, Duration::from_millis(200));
-        assert_eq!(
-            c.flush_metrics_addr.unwrap().to_string(),
-            "127.0.0.1:9464"
-        );
+        assert_eq!(c.flush_metrics_addr.unwrap().to_string(), "127.0.0.1:9464");
     }
 
     #[test]

@@ -108,7 +108,12 @@ mod tests {
     fn fields(kind: &str, id: &str, data: &str) -> HashMap<String, redis::Value> {
         [("type", kind), ("id", id), ("data", data)]
             .into_iter()
-            .map(|(k, v)| (k.to_string(), redis::Value::BulkString(v.as_bytes().to_vec())))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    redis::Value::BulkString(v.as_bytes().to_vec()),
+                )
+            })
             .collect()
     }
 
@@ -120,7 +125,10 @@ mod tests {
         let Event::Reservation(r) = &e else {
             panic!("{e:?}")
         };
-        assert_eq!((r.seat_no, r.amount, r.ledger_id.as_str()), (3, 50000, "l9"));
+        assert_eq!(
+            (r.seat_no, r.amount, r.ledger_id.as_str()),
+            (3, 50000, "l9")
+        );
         let charge = r#"{"ledgerId":"l1","userId":7,"amount":1000,"balanceAfter":1000,"idempotencyKey":null,"chargedAtMs":1}"#;
         let e = Event::parse(&fields(WALLET_CHARGED, "l1", charge)).unwrap();
         assert_eq!(e.id(), "l1");
@@ -137,6 +145,8 @@ mod tests {
         assert!(err.contains("unknown type"), "{err}");
         let mut missing = fields(RESERVATION_CONFIRMED, "r1", RESERVATION);
         missing.remove("data");
-        assert!(Event::parse(&missing).unwrap_err().contains("missing field"));
+        assert!(Event::parse(&missing)
+            .unwrap_err()
+            .contains("missing field"));
     }
 }

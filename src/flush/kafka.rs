@@ -64,13 +64,11 @@ impl KafkaSink {
             TopicReplication::Fixed(self.replication),
         );
         let options = AdminOptions::new().operation_timeout(Some(self.timeout));
-        let results = tokio::time::timeout(
-            self.timeout,
-            self.admin.create_topics([&topic], &options),
-        )
-        .await
-        .with_context(|| format!("creating topic {} timed out", self.topic))?
-        .with_context(|| format!("creating topic {}", self.topic))?;
+        let results =
+            tokio::time::timeout(self.timeout, self.admin.create_topics([&topic], &options))
+                .await
+                .with_context(|| format!("creating topic {} timed out", self.topic))?
+                .with_context(|| format!("creating topic {}", self.topic))?;
         for result in results {
             match result {
                 Ok(name) => tracing::info!(topic = %name, "created the Kafka topic"),
@@ -90,19 +88,22 @@ impl KafkaSink {
     ) -> Vec<Result<(), PublishError>> {
         let payloads: Vec<Result<Vec<u8>, serde_json::Error>> =
             reservations.iter().map(serde_json::to_vec).collect();
-        let sends = reservations.iter().zip(&payloads).map(|(r, payload)| async move {
-            let payload = payload
-                .as_ref()
-                .map_err(|err| PublishError::Rejected(format!("cannot encode: {err}")))?;
-            let record = FutureRecord::to(&self.topic)
-                .key(r.reservation_id.as_bytes())
-                .payload(payload);
-            self.producer
-                .send(record, self.timeout)
-                .await
-                .map(|_| ())
-                .map_err(|(err, _)| classify(&err))
-        });
+        let sends = reservations
+            .iter()
+            .zip(&payloads)
+            .map(|(r, payload)| async move {
+                let payload = payload
+                    .as_ref()
+                    .map_err(|err| PublishError::Rejected(format!("cannot encode: {err}")))?;
+                let record = FutureRecord::to(&self.topic)
+                    .key(r.reservation_id.as_bytes())
+                    .payload(payload);
+                self.producer
+                    .send(record, self.timeout)
+                    .await
+                    .map(|_| ())
+                    .map_err(|(err, _)| classify(&err))
+            });
         futures::future::join_all(sends).await
     }
 

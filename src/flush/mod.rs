@@ -333,7 +333,8 @@ impl Worker {
                 Event::Charge(_) => None,
             })
             .collect();
-        let only: Vec<&event::ReservationConfirmed> = reservations.iter().map(|(_, r)| *r).collect();
+        let only: Vec<&event::ReservationConfirmed> =
+            reservations.iter().map(|(_, r)| *r).collect();
         let results = self.kafka.publish(&only).await;
         let mut unpublished: HashMap<usize, PublishError> = HashMap::new();
         for ((index, _), result) in reservations.iter().zip(results) {
@@ -376,7 +377,10 @@ impl Worker {
             self.in_hand.extend(retry);
             self.recheck_topic = true;
             if let Err(err) = self.kafka.recover() {
-                tracing::error!(error = format!("{err:#}"), "cannot replace the Kafka producer");
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "cannot replace the Kafka producer"
+                );
             }
             return Err((
                 Sink::Kafka,
@@ -388,7 +392,11 @@ impl Worker {
 
     /// Keeps entries in hand for the next step after an outage; entries that failed on
     /// their own merit stay pending and are retried with them.
-    fn keep(&mut self, entries: impl IntoIterator<Item = RawEntry>, failures: Vec<(RawEntry, String)>) {
+    fn keep(
+        &mut self,
+        entries: impl IntoIterator<Item = RawEntry>,
+        failures: Vec<(RawEntry, String)>,
+    ) {
         self.in_hand.extend(entries);
         self.in_hand.extend(failures.into_iter().map(|(e, _)| e));
         self.in_hand.sort_by(|a, b| {
@@ -441,7 +449,11 @@ impl Worker {
     /// Refreshes the lag gauges and trims the stream, at most every second unless forced;
     /// a failure here is logged, never fatal.
     async fn observe(&mut self, force: bool) {
-        if !force && self.last_observed.is_some_and(|t| t.elapsed() < OBSERVE_EVERY) {
+        if !force
+            && self
+                .last_observed
+                .is_some_and(|t| t.elapsed() < OBSERVE_EVERY)
+        {
             return;
         }
         self.last_observed = Some(Instant::now());
@@ -456,7 +468,10 @@ impl Worker {
         }
         match self.outbox.dead_len().await {
             Ok(n) => metrics::gauge!("outbox_dead_letter_entries").set(n as f64),
-            Err(err) => tracing::warn!(error = format!("{err:#}"), "cannot read the dead-letter length"),
+            Err(err) => tracing::warn!(
+                error = format!("{err:#}"),
+                "cannot read the dead-letter length"
+            ),
         }
         match self.outbox.trim().await {
             Ok(0) => {}
@@ -522,7 +537,9 @@ impl Worker {
                 Err(err) => {
                     failures += 1;
                     if failures >= max_failures {
-                        return Err(err.context(format!("giving up after {failures} failed attempts")));
+                        return Err(
+                            err.context(format!("giving up after {failures} failed attempts"))
+                        );
                     }
                     tracing::warn!(error = format!("{err:#}"), retry_in = ?backoff, "drain step failed");
                     tokio::time::sleep(backoff).await;

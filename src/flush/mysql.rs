@@ -253,9 +253,12 @@ fn classify(err: anyhow::Error) -> SinkError {
             _ => None,
         });
     match server {
-        Some(s) if s.state.starts_with("22") || s.state.starts_with("23") => SinkError::Rejected(
-            format!("MySQL rejected it: {} (error {}, SQLSTATE {})", s.message, s.code, s.state),
-        ),
+        Some(s) if s.state.starts_with("22") || s.state.starts_with("23") => {
+            SinkError::Rejected(format!(
+                "MySQL rejected it: {} (error {}, SQLSTATE {})",
+                s.message, s.code, s.state
+            ))
+        }
         _ => SinkError::Unavailable(err),
     }
 }
@@ -290,7 +293,10 @@ mod tests {
             .context("inserting reservations")
         };
         assert!(matches!(classify(server("22001")), SinkError::Rejected(_)));
-        assert!(matches!(classify(server("HY000")), SinkError::Unavailable(_)));
+        assert!(matches!(
+            classify(server("HY000")),
+            SinkError::Unavailable(_)
+        ));
         assert!(matches!(
             classify(anyhow::anyhow!("connection refused")),
             SinkError::Unavailable(_)

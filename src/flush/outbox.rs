@@ -369,7 +369,9 @@ impl Outbox {
         let mut bound: Option<StreamPos> = None;
         for (group, pending) in groups.iter().zip(pending) {
             let needed = match pending {
-                StreamPendingReply::Data(data) if data.count > 0 => StreamPos::parse(&data.start_id),
+                StreamPendingReply::Data(data) if data.count > 0 => {
+                    StreamPos::parse(&data.start_id)
+                }
                 _ => StreamPos::parse(&group.last_delivered_id).map(StreamPos::successor),
             };
             let Some(needed) = needed else {
