@@ -104,18 +104,32 @@ impl KafkaSink {
                     .map(|_| ())
                     .map_err(|(err, _)| classify(&err))
             });
-        futures::future::join_all(sends).await
+        // librdkafka times messages out after `message.timeout.ms`; this guard covers a
+        // producer that stops reporting at all (then the batch is retried on a new one).
+        let guard = self.timeout + Duration::from_secs(5);
+        match tokio::time::timeout(guard, futures::future::join_all(sends)).await {
+            Ok(results) => results,
+            Err(_) => reservations
+                .iter()
+                .map(|_| {
+                    Err(PublishError::Unavailable(format!(
+                        "no delivery report within {guard:?}"
+                    )))
+                })
+                .collect(),
+        }
     }
 
-    /// Replaces the producer after a fatal error (an idempotent producer that lost its
-    /// sequence cannot go on); returns whether it did.
-    pub fn recover(&mut self) -> anyhow::Result<bool> {
-        let Some((code, reason)) = self.producer.client().fatal_error() else {
-            return Ok(false);
-        };
-        tracing::warn!(%code, %reason, "the Kafka producer hit a fatal error; replacing it");
+    /// Replaces the producer after failed deliveries. An idempotent producer whose
+    /// messages timed out, or whose broker lost its state (a restarted broker), may wait
+    /// forever for sequence numbers the broker will never acknowledge; a new producer
+    /// starts a new idempotent session. Every delivery future has completed by then.
+    pub fn reset(&mut self) -> anyhow::Result<()> {
+        if let Some((code, reason)) = self.producer.client().fatal_error() {
+            tracing::warn!(%code, %reason, "the Kafka producer hit a fatal error");
+        }
         self.producer = producer(&self.brokers, self.timeout)?;
-        Ok(true)
+        Ok(())
     }
 
     /// Waits for every message still queued.

@@ -376,7 +376,7 @@ impl Worker {
         if let Some(reason) = kafka_down {
             self.in_hand.extend(retry);
             self.recheck_topic = true;
-            if let Err(err) = self.kafka.recover() {
+            if let Err(err) = self.kafka.reset() {
                 tracing::error!(
                     error = format!("{err:#}"),
                     "cannot replace the Kafka producer"

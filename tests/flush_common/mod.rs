@@ -36,6 +36,14 @@ impl FlushEnv {
 
     /// Everything fresh, on the shared Redis and the given MySQL server and broker.
     pub async fn on(name: &str, mysql_server_url: &str, brokers: &str) -> FlushEnv {
+        // RUST_LOG=concert_queue=info shows the worker's logs under --nocapture.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "off".into()),
+            )
+            .with_test_writer()
+            .try_init();
         let redis_url = services::redis_url().await;
         let prefix = common::unique_prefix(name);
         let unique = prefix.replace([':', '-'], "_").replace("t_", "");
