@@ -353,3 +353,42 @@ async fn lag_counts_pending_and_undelivered_entries_and_their_age() {
     assert_eq!(env.lag().await, Default::default());
     assert_eq!(env.reservation_rows().await, (25, 25));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_outbox_lag() {
+    let server = common::TestServer::start("flushhealth", |_| {}).await;
+    let body: serde_json::Value = server
+        .http
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["outbox"]["lagEntries"], 0, "{body}");
+    let mut conn = server.redis().await;
+    for n in 0..7 {
+        let (kind, id, data) = flush_common::reservation_entry(n);
+        let _: String = redis::cmd("XADD")
+            .arg(server.keys().outbox())
+            .arg("*")
+            .arg(&[("type", kind), ("id", id.as_str()), ("data", data.as_str())])
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let body: serde_json::Value = server
+        .http
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "UP");
+    assert_eq!(body["outbox"]["lagEntries"], 7, "{body}");
+    assert_eq!(body["outbox"]["pendingEntries"], 0, "{body}");
+    server.stop().await.unwrap();
+}
