@@ -173,45 +173,32 @@ async fn a_poison_entry_is_dead_lettered_while_the_rest_flows() {
     assert_eq!(env.lag().await.entries, 2);
 }
 
+/// Steps `worker` until `stopped` turns true; returns (acked, duplicates).
+async fn step_until_stopped(mut worker: Worker, stopped: watch::Receiver<bool>) -> (usize, u64) {
+    let mut acked = 0;
+    let mut duplicates = 0;
+    while !*stopped.borrow() {
+        match worker.flush_once().await.unwrap() {
+            Step::Flushed(r) => {
+                acked += r.acked;
+                duplicates += r.duplicates;
+            }
+            Step::Empty => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    (acked, duplicates)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_at_once_write_every_entry_once() {
     let mut env = FlushEnv::new("flushtwo").await;
     env.config.flush_batch_size = 100;
-    let mut a = Worker::start(&env.config).await.unwrap();
-    let mut b = Worker::start(&env.config).await.unwrap();
+    let a = Worker::start(&env.config).await.unwrap();
+    let b = Worker::start(&env.config).await.unwrap();
     assert_ne!(a.outbox().consumer(), b.outbox().consumer());
     let (stop, stopped) = watch::channel(false);
-    let run_a = {
-        let stopped = stopped.clone();
-        tokio::spawn(async move {
-            let mut acked = 0;
-            let mut duplicates = 0;
-            while !*stopped.borrow() {
-                match a.flush_once().await.unwrap() {
-                    Step::Flushed(r) => {
-                        acked += r.acked;
-                        duplicates += r.duplicates;
-                    }
-                    Step::Empty => tokio::time::sleep(Duration::from_millis(10)).await,
-                }
-            }
-            (acked, duplicates)
-        })
-    };
-    let run_b = tokio::spawn(async move {
-        let mut acked = 0;
-        let mut duplicates = 0;
-        while !*stopped.borrow() {
-            match b.flush_once().await.unwrap() {
-                Step::Flushed(r) => {
-                    acked += r.acked;
-                    duplicates += r.duplicates;
-                }
-                Step::Empty => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        }
-        (acked, duplicates)
-    });
+    let run_a = tokio::spawn(step_until_stopped(a, stopped.clone()));
+    let run_b = tokio::spawn(step_until_stopped(b, stopped));
     for start in (0..3000).step_by(300) {
         env.append_reservations(start..start + 300).await;
         tokio::time::sleep(Duration::from_millis(30)).await;

@@ -40,21 +40,7 @@ async fn a_worker_killed_at_random_points_loses_and_doubles_nothing() {
             let conn = redis::Client::open(redis_url.as_str()).unwrap();
             let mut conn = conn.get_multiplexed_async_connection().await.unwrap();
             for start in (0..total).step_by(50) {
-                let mut pipe = redis::pipe();
-                for n in start..start + 50 {
-                    let (kind, id, data) = flush_common::reservation_entry(n);
-                    pipe.cmd("XADD")
-                        .arg(env_keys.outbox())
-                        .arg("*")
-                        .arg("type")
-                        .arg(kind)
-                        .arg("id")
-                        .arg(id)
-                        .arg("data")
-                        .arg(data)
-                        .ignore();
-                }
-                let _: () = pipe.query_async(&mut conn).await.unwrap();
+                flush_common::append_reservations(&mut conn, &env_keys, start..start + 50).await;
                 tokio::time::sleep(Duration::from_millis(150)).await;
             }
         })

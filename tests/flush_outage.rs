@@ -30,21 +30,7 @@ fn keep_writing(
         while !*stop.borrow() {
             let mut count = counter.lock().await;
             let start = *count;
-            let mut pipe = redis::pipe();
-            for n in start..start + 40 {
-                let (kind, id, data) = flush_common::reservation_entry(n);
-                pipe.cmd("XADD")
-                    .arg(keys.outbox())
-                    .arg("*")
-                    .arg("type")
-                    .arg(kind)
-                    .arg("id")
-                    .arg(id)
-                    .arg("data")
-                    .arg(data)
-                    .ignore();
-            }
-            let _: () = pipe.query_async(&mut conn).await.unwrap();
+            flush_common::append_reservations(&mut conn, &keys, start..start + 40).await;
             *count = start + 40;
             drop(count);
             tokio::time::sleep(Duration::from_millis(100)).await;

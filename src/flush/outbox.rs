@@ -254,13 +254,7 @@ impl Outbox {
         reason: &str,
         deliveries: u64,
     ) -> anyhow::Result<()> {
-        let mut fields: Vec<(String, Vec<u8>)> = entry
-            .fields
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "sourceId" | "reason" | "deliveries"))
-            .map(|(k, v)| (k.clone(), value_bytes(v)))
-            .collect();
-        fields.sort();
+        let mut fields = original_fields(&entry.fields);
         fields.push(("sourceId".into(), entry.stream_id.clone().into_bytes()));
         fields.push(("reason".into(), reason.as_bytes().to_vec()));
         fields.push(("deliveries".into(), deliveries.to_string().into_bytes()));
@@ -305,13 +299,7 @@ impl Outbox {
                 return Ok(moved);
             }
             for entry in page.ids {
-                let mut fields: Vec<(String, Vec<u8>)> = entry
-                    .map
-                    .iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), "sourceId" | "reason" | "deliveries"))
-                    .map(|(k, v)| (k.clone(), value_bytes(v)))
-                    .collect();
-                fields.sort();
+                let fields = original_fields(&entry.map);
                 let mut pipe = redis::pipe();
                 pipe.atomic()
                     .cmd("XADD")
@@ -499,6 +487,20 @@ fn redis_code(err: &crate::error::ApiError) -> Option<&str> {
         _ => None,
     }
 }
+
+/// An entry's own fields (the dead-letter annotations left out), in a stable order.
+fn original_fields(fields: &HashMap<String, Value>) -> Vec<(String, Vec<u8>)> {
+    let mut own: Vec<(String, Vec<u8>)> = fields
+        .iter()
+        .filter(|(k, _)| !DEAD_LETTER_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), value_bytes(v)))
+        .collect();
+    own.sort();
+    own
+}
+
+/// Fields the dead-letter stream adds to an entry.
+const DEAD_LETTER_FIELDS: [&str; 3] = ["sourceId", "reason", "deliveries"];
 
 fn value_bytes(value: &Value) -> Vec<u8> {
     match value {

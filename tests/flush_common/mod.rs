@@ -81,25 +81,7 @@ impl FlushEnv {
 
     /// Appends reservation.confirmed entries for ids `r-<n>`.
     pub async fn append_reservations(&self, range: std::ops::Range<u64>) {
-        let mut conn = self.redis().await;
-        let ids: Vec<u64> = range.collect();
-        for chunk in ids.chunks(1000) {
-            let mut pipe = redis::pipe();
-            for &n in chunk {
-                let (kind, id, data) = reservation_entry(n);
-                pipe.cmd("XADD")
-                    .arg(self.keys.outbox())
-                    .arg("*")
-                    .arg("type")
-                    .arg(kind)
-                    .arg("id")
-                    .arg(id)
-                    .arg("data")
-                    .arg(data)
-                    .ignore();
-            }
-            let _: () = pipe.query_async(&mut conn).await.unwrap();
-        }
+        append_reservations(&mut self.redis().await, &self.keys, range).await;
     }
 
     /// Appends wallet.charged entries for ledger ids `c-<n>`.
@@ -285,6 +267,32 @@ impl Drop for FlushEnv {
             });
         })
         .join();
+    }
+}
+
+/// Appends reservation.confirmed entries for ids `r-<n>` to the outbox of `keys`.
+pub async fn append_reservations(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    range: std::ops::Range<u64>,
+) {
+    let ids: Vec<u64> = range.collect();
+    for chunk in ids.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for &n in chunk {
+            let (kind, id, data) = reservation_entry(n);
+            pipe.cmd("XADD")
+                .arg(keys.outbox())
+                .arg("*")
+                .arg("type")
+                .arg(kind)
+                .arg("id")
+                .arg(id)
+                .arg("data")
+                .arg(data)
+                .ignore();
+        }
+        let _: () = pipe.query_async(conn).await.unwrap();
     }
 }
 
