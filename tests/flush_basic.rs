@@ -341,18 +341,15 @@ async fn lag_counts_pending_and_undelivered_entries_and_their_age() {
     assert_eq!(env.reservation_rows().await, (25, 25));
 }
 
+async fn health(server: &common::TestServer) -> serde_json::Value {
+    let resp = server.http.get(server.url("/health")).send().await.unwrap();
+    resp.json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_the_outbox_lag() {
     let server = common::TestServer::start("flushhealth", |_| {}).await;
-    let body: serde_json::Value = server
-        .http
-        .get(server.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = health(&server).await;
     assert_eq!(body["outbox"]["lagEntries"], 0, "{body}");
     let mut conn = server.redis().await;
     for n in 0..7 {
@@ -365,15 +362,7 @@ async fn health_reports_the_outbox_lag() {
             .await
             .unwrap();
     }
-    let body: serde_json::Value = server
-        .http
-        .get(server.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = health(&server).await;
     assert_eq!(body["status"], "UP");
     assert_eq!(body["outbox"]["lagEntries"], 7, "{body}");
     assert_eq!(body["outbox"]["pendingEntries"], 0, "{body}");
