@@ -10,6 +10,7 @@ pub mod flush;
 pub mod http;
 pub mod metrics;
 pub mod queue;
+pub mod restore;
 pub mod seed;
 pub mod store;
 pub mod ticker;

@@ -37,6 +37,9 @@ enum Command {
         #[arg(long, conflicts_with = "once")]
         replay_dead: bool,
     },
+    /// Rebuild Redis (catalog, sold seats, reservations, rankings, wallets) from MySQL
+    /// after Redis lost its data; refuses while Redis holds live state.
+    Restore,
 }
 
 #[tokio::main]
@@ -52,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Seed { catalog } => run_seed(config, &catalog).await,
         Command::Flush { once, replay_dead } => run_flush(config, once, replay_dead).await,
+        Command::Restore => run_restore(config).await,
     }
 }
 
@@ -129,6 +133,30 @@ async fn run_flush(config: Config, once: bool, replay_dead: bool) -> anyhow::Res
         return Ok(());
     };
     worker.run(stopped).await
+}
+
+async fn run_restore(config: Config) -> anyhow::Result<()> {
+    let store = Store::connect(
+        &config.redis_url,
+        &config.key_prefix,
+        config.redis_timeout,
+        0,
+    )
+    .await?;
+    let pool = db::connect(&config.mysql_url).await?;
+    db::migrate(&pool).await?;
+    let restored = concert_queue::restore::restore(&store, &pool).await;
+    pool.disconnect().await.context("closing MySQL")?;
+    let restored = restored?;
+    tracing::info!(
+        concerts = restored.concerts,
+        reservations = restored.reservations,
+        sold_out_schedules = restored.sold_out_schedules,
+        wallets = restored.wallets,
+        idempotency_keys = restored.idempotency_keys,
+        "Redis rebuilt from MySQL"
+    );
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.
