@@ -47,8 +47,7 @@ impl Keys {
         format!("{}:meta", self.concert_tag(concert_id))
     }
 
-    /// The outbox stream the booking scripts append confirmed reservations and wallet
-    /// charges to, drained by the flush worker.
+    /// The outbox stream the flush worker drains (a global key).
     pub fn outbox(&self) -> String {
         format!("{}:outbox", self.prefix)
     }
