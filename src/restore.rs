@@ -325,6 +325,7 @@ pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<
         pipe.hset_multiple(
             keys.reservation(r.concert_id, &r.reservation_id),
             &[
+                ("id", r.reservation_id.clone()),
                 ("user", r.user_id.to_string()),
                 ("concert", r.concert_id.to_string()),
                 ("schedule", r.schedule_id.to_string()),

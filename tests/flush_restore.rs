@@ -173,6 +173,7 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
         pipe.hset_multiple(
             format!("{p}:{{c:1}}:res:{id}"),
             &[
+                ("id", id.to_string()),
                 ("user", user.to_string()),
                 ("concert", "1".into()),
                 ("schedule", schedule.to_string()),
