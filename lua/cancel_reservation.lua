@@ -6,12 +6,9 @@
 local key = KEYS[1]
 local user, tag, id, retention_ms = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 
-local r = load_reservation(key)
+local r, refusal = owned_reservation(key, user)
 if not r then
-  return redis.error_reply('RESERVATION_NOT_FOUND reservation does not exist')
-end
-if r.user ~= user then
-  return redis.error_reply('FORBIDDEN the reservation belongs to another user')
+  return refusal
 end
 if r.status == 'CONFIRMED' then
   return redis.error_reply('ALREADY_CONFIRMED the reservation is already paid')

@@ -11,12 +11,9 @@ local res, active, active_seq, wallet, outbox, rank_sales, rank_soldout, user_ho
 local user, seq, token_concert, tag, id, concert =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
-local r = load_reservation(res)
+local r, refusal = owned_reservation(res, user)
 if not r then
-  return redis.error_reply('RESERVATION_NOT_FOUND reservation does not exist')
-end
-if r.user ~= user then
-  return redis.error_reply('FORBIDDEN the reservation belongs to another user')
+  return refusal
 end
 if r.status == 'CONFIRMED' then
   local paid = redis.call('HMGET', res, 'paymentId', 'balanceAfter')

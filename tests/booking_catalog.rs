@@ -84,38 +84,27 @@ async fn schedules_carry_live_available_seats() {
     );
 }
 
+/// Concert 1's title and how many concerts are listed.
+async fn seen(server: &TestServer) -> (serde_json::Value, usize) {
+    let title = get(server, "/api/concerts/1").await.1["title"].clone();
+    let listed = get(server, "/api/concerts").await.1["concerts"]
+        .as_array()
+        .map_or(0, Vec::len);
+    (title, listed)
+}
+
 #[tokio::test]
 async fn catalog_answers_come_from_the_cache_once_loaded() {
     let (server, db) = server("catalog_cache").await;
-    assert_eq!(
-        get(&server, "/api/concerts/1").await.1["title"],
-        "Concert 1"
-    );
-    assert_eq!(
-        get(&server, "/api/concerts").await.1["concerts"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(seen(&server).await, (json!("Concert 1"), 2));
     db.exec("UPDATE concerts SET title = 'Renamed' WHERE id = 1")
         .await;
     db.exec("INSERT INTO concerts (id, title, artist, venue) VALUES (9, 'New', 'A', 'V')")
         .await;
-    assert_eq!(
-        get(&server, "/api/concerts/1").await.1["title"],
-        "Concert 1"
-    );
-    assert_eq!(
-        get(&server, "/api/concerts").await.1["concerts"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(seen(&server).await, (json!("Concert 1"), 2), "still cached");
     // A server with a cold cache sees the change.
     let fresh = server.sibling(|_| {}).await;
-    assert_eq!(get(&fresh, "/api/concerts/1").await.1["title"], "Renamed");
+    assert_eq!(seen(&fresh).await, (json!("Renamed"), 3));
 }
 
 #[tokio::test]
@@ -148,51 +137,15 @@ async fn mysql_down_is_a_fast_503_not_a_500() {
 
 #[tokio::test]
 async fn the_server_migrates_an_empty_database_at_start() {
-    let db_name = format!(
-        "cqt_migrate_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    );
-    let server_url = common::services::mysql_server_url().await;
-    let url = format!("{server_url}/{db_name}");
-    let guard = DropDatabase(server_url.clone(), db_name.clone());
-    let server = TestServer::start("catalog_migrate", |c| c.mysql_url = url.clone()).await;
-    let status = common::eventually(Duration::from_secs(20), "catalog answers", || async {
-        let (status, _) = get(&server, "/api/concerts").await;
-        (status == 200).then_some(status)
+    let db = TestDatabase::reserve("catalog_migrate").await;
+    let url = db.url.clone();
+    let server = TestServer::start("catalog_migrate", |c| c.mysql_url = url).await;
+    common::eventually(Duration::from_secs(20), "the catalog answers", || async {
+        (get(&server, "/api/concerts").await.0 == 200).then_some(())
     })
     .await;
-    assert_eq!(status, 200);
     assert_eq!(
         get(&server, "/api/concerts").await.1,
         json!({"concerts": []})
     );
-    drop(server);
-    drop(guard);
-}
-
-/// Drops a database created by the server itself.
-struct DropDatabase(String, String);
-
-impl Drop for DropDatabase {
-    fn drop(&mut self) {
-        let (server_url, name) = (self.0.clone(), self.1.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                use mysql_async::prelude::Queryable;
-                let pool = mysql_async::Pool::new(server_url.as_str());
-                if let Ok(mut conn) = pool.get_conn().await {
-                    let _ = conn
-                        .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-                        .await;
-                }
-                let _ = pool.disconnect().await;
-            });
-        })
-        .join();
-    }
 }

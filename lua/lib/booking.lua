@@ -1,7 +1,8 @@
 -- Shared by the booking scripts; prepended after lib/common.lua at build time
 -- (src/store/scripts.rs). Key names mirror src/store/keys.rs: everything built here lives
 -- under the concert's hash tag `tag` (`<prefix>:{c:<id>}`), so it shares the slot of the
--- keys the script declares. Nothing here raises an error.
+-- keys the script declares. Nothing here raises an error (owned_reservation returns one
+-- for its caller to return).
 
 local function schedule_key(tag, schedule, part)
   return tag .. ':s:' .. schedule .. ':' .. part
@@ -33,6 +34,19 @@ local function load_reservation(key)
   end
   return {user = v[1], schedule = v[2], seat = v[3], price = tonumber(v[4]),
     status = v[5], expires = tonumber(v[6])}
+end
+
+-- The reservation at `key` when it exists and belongs to `user`; otherwise nil and the error
+-- reply for the caller to return (before any write).
+local function owned_reservation(key, user)
+  local r = load_reservation(key)
+  if not r then
+    return nil, redis.error_reply('RESERVATION_NOT_FOUND reservation does not exist')
+  end
+  if r.user ~= user then
+    return nil, redis.error_reply('FORBIDDEN the reservation belongs to another user')
+  end
+  return r
 end
 
 -- Ends a HELD reservation as `status` (CANCELLED or EXPIRED): frees the seat, drops the hold

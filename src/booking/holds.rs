@@ -80,29 +80,10 @@ impl Booking {
     /// Every seat of a schedule with its live status, for an ACTIVE token of its concert.
     #[tracing::instrument(name = "view_seat_map", skip(self, claims), fields(user_id = claims.user_id))]
     pub async fn seat_map(&self, claims: &Claims, schedule_id: u64) -> Result<Vec<Seat>, ApiError> {
-        let concert_id = self.concert_of_schedule(schedule_id).await?;
-        if concert_id != claims.concert_id {
-            return Err(ApiError::TokenNotActive);
-        }
-        let keys = &self.store.keys;
-        let queue = keys.queue(concert_id);
-        let schedule = keys.schedule(concert_id, schedule_id);
-        let reply: Vec<u64> = self
-            .store
-            .invoke(
-                self.store
-                    .scripts
-                    .seat_map
-                    .key(&queue.active)
-                    .key(&queue.active_seq)
-                    .key(&schedule.seats)
-                    .key(&schedule.held)
-                    .key(&schedule.holds)
-                    .key(&schedule.sold)
-                    .arg(claims.user_id)
-                    .arg(claims.seq),
-            )
+        let (_, invocation) = self
+            .seat_script(&self.store.scripts.seat_map, claims, schedule_id)
             .await?;
+        let reply: Vec<u64> = self.store.invoke(&invocation).await?;
         if reply.len() % 3 != 0 {
             return Err(unexpected("seat_map", &reply));
         }
@@ -120,6 +101,34 @@ impl Booking {
             .collect();
         seats.sort_by_key(|seat| seat.seat_no);
         Ok(seats)
+    }
+
+    /// Starts a call of a seat script: the schedule's concert must be the token's; the
+    /// keys begin with the queue's `q:active`, `q:active_seq` and the schedule's `seats`,
+    /// `held`, `holds`, `sold`, and the arguments with the token's user and sequence.
+    async fn seat_script<'a>(
+        &self,
+        script: &'a redis::Script,
+        claims: &Claims,
+        schedule_id: u64,
+    ) -> Result<(u64, redis::ScriptInvocation<'a>), ApiError> {
+        let concert_id = self.concert_of_schedule(schedule_id).await?;
+        if concert_id != claims.concert_id {
+            return Err(ApiError::TokenNotActive);
+        }
+        let queue = self.store.keys.queue(concert_id);
+        let schedule = self.store.keys.schedule(concert_id, schedule_id);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(queue.active)
+            .key(queue.active_seq)
+            .key(schedule.seats)
+            .key(schedule.held)
+            .key(schedule.holds)
+            .key(schedule.sold)
+            .arg(claims.user_id)
+            .arg(claims.seq);
+        Ok((concert_id, invocation))
     }
 
     /// `(totalSeats, availableSeats)` of each schedule of one concert, live.
@@ -151,38 +160,22 @@ impl Booking {
         schedule_id: u64,
         seat_no: u64,
     ) -> Result<Hold, ApiError> {
-        let concert_id = self.concert_of_schedule(schedule_id).await?;
-        if concert_id != claims.concert_id {
-            return Err(ApiError::TokenNotActive);
-        }
-        let keys = &self.store.keys;
-        let queue = keys.queue(concert_id);
-        let schedule = keys.schedule(concert_id, schedule_id);
-        let (reservation_id, price, expires_at_ms): (String, u64, u64) = self
-            .store
-            .invoke(
-                self.store
-                    .scripts
-                    .hold_seat
-                    .key(&queue.active)
-                    .key(&queue.active_seq)
-                    .key(&schedule.seats)
-                    .key(&schedule.held)
-                    .key(&schedule.holds)
-                    .key(&schedule.sold)
-                    .key(keys.user_holds(concert_id, claims.user_id))
-                    .key(keys.reservation_seq(concert_id))
-                    .arg(claims.user_id)
-                    .arg(claims.seq)
-                    .arg(keys.concert_tag(concert_id))
-                    .arg(concert_id)
-                    .arg(schedule_id)
-                    .arg(seat_no)
-                    .arg(ms(self.settings.hold_ttl))
-                    .arg(self.settings.holds_per_user)
-                    .arg(ms(ENDED_RESERVATION_RETENTION)),
-            )
+        let (concert_id, mut invocation) = self
+            .seat_script(&self.store.scripts.hold_seat, claims, schedule_id)
             .await?;
+        let keys = &self.store.keys;
+        invocation
+            .key(keys.user_holds(concert_id, claims.user_id))
+            .key(keys.reservation_seq(concert_id))
+            .arg(keys.concert_tag(concert_id))
+            .arg(concert_id)
+            .arg(schedule_id)
+            .arg(seat_no)
+            .arg(ms(self.settings.hold_ttl))
+            .arg(self.settings.holds_per_user)
+            .arg(ms(ENDED_RESERVATION_RETENTION));
+        let (reservation_id, price, expires_at_ms): (String, u64, u64) =
+            self.store.invoke(&invocation).await?;
         Ok(Hold {
             reservation_id,
             schedule_id,

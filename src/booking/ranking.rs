@@ -41,45 +41,33 @@ impl Booking {
     /// The top `limit` of a ranking.
     pub async fn ranking(&self, by: RankBy, limit: u64) -> Result<Vec<RankEntry>, ApiError> {
         let keys = &self.store.keys;
-        let top: Vec<(u64, f64)> = match by {
-            RankBy::Sales => {
-                self.store
-                    .query(
-                        redis::cmd("ZRANGE")
-                            .arg(keys.ranking_sales())
-                            .arg(0)
-                            .arg(limit as i64 - 1)
-                            .arg("REV")
-                            .arg("WITHSCORES"),
-                    )
-                    .await?
-            }
-            RankBy::SoldOut => {
-                self.store
-                    .query(
-                        redis::cmd("ZRANGE")
-                            .arg(keys.ranking_soldout())
-                            .arg(0)
-                            .arg(limit as i64 - 1)
-                            .arg("WITHSCORES"),
-                    )
-                    .await?
-            }
+        let (key, order) = match by {
+            RankBy::Sales => (keys.ranking_sales(), Some("REV")),
+            RankBy::SoldOut => (keys.ranking_soldout(), None),
         };
+        let top: Vec<(u64, f64)> = self
+            .store
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(key)
+                    .arg(0)
+                    .arg(limit as i64 - 1)
+                    .arg(order)
+                    .arg("WITHSCORES"),
+            )
+            .await?;
         if top.is_empty() {
             return Ok(Vec::new());
-        }
-        let mut lookup = redis::pipe();
-        for &(member, _) in &top {
-            if by == RankBy::SoldOut {
-                lookup.hget(keys.schedule_concerts(), member);
-            }
         }
         let concerts: Vec<u64> = match by {
             RankBy::Sales => top.iter().map(|&(member, _)| member).collect(),
             RankBy::SoldOut => {
+                let mut lookup = redis::pipe();
+                for &(schedule_id, _) in &top {
+                    lookup.hget(keys.schedule_concerts(), schedule_id);
+                }
                 let found: Vec<Option<u64>> = self.store.pipeline(&lookup).await?;
-                found.into_iter().map(|c| c.unwrap_or(0)).collect()
+                found.into_iter().map(Option::unwrap_or_default).collect()
             }
         };
         let mut titles = redis::pipe();

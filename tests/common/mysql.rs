@@ -13,6 +13,20 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates the database and applies the migrations.
     pub async fn create(tag: &str) -> TestDatabase {
+        let db = Self::reserve(tag).await;
+        let pool = concert_queue::db::connect(&db.url)
+            .await
+            .expect("MySQL answers");
+        concert_queue::db::migrate(&pool)
+            .await
+            .expect("migrations apply");
+        pool.disconnect().await.unwrap();
+        db
+    }
+
+    /// A fresh database name and URL, not created yet (the server under test may create
+    /// it); dropped all the same.
+    pub async fn reserve(tag: &str) -> TestDatabase {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
@@ -22,13 +36,6 @@ impl TestDatabase {
         let name = format!("cqt_{tag}_{}_{n}_{nanos}", std::process::id());
         let server_url = services::mysql_server_url().await;
         let url = format!("{server_url}/{name}");
-        let pool = concert_queue::db::connect(&url)
-            .await
-            .expect("MySQL answers");
-        concert_queue::db::migrate(&pool)
-            .await
-            .expect("migrations apply");
-        pool.disconnect().await.unwrap();
         TestDatabase {
             name,
             url,
