@@ -203,3 +203,42 @@ async fn shutdown_stops_accepting_and_returns() {
         "nothing listens after shutdown"
     );
 }
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish() {
+    let server = TestServer::start("drain", |c| c.queue_max_active = 0).await;
+    server.add_concert(1).await;
+    let url = server.url("/api/queue/token");
+    // The body arrives in two halves, 400 ms apart; shutdown is signalled in between.
+    let body = r#"{"userId": 1, "concertId": 1}"#.as_bytes();
+    let (head, tail) = (body[..10].to_vec(), body[10..].to_vec());
+    let stream = futures::stream::unfold(0, move |step| {
+        let (head, tail) = (head.clone(), tail.clone());
+        async move {
+            match step {
+                0 => Some((Ok::<_, std::io::Error>(head), 1)),
+                1 => {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    Some((Ok(tail), 2))
+                }
+                _ => None,
+            }
+        }
+    });
+    let http = server.http.clone();
+    let in_flight = tokio::spawn(async move {
+        http.post(url)
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let stopped = tokio::spawn(server.stop());
+    let resp = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(resp.status(), 201);
+    stopped.await.unwrap().unwrap();
+}
