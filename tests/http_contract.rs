@@ -150,7 +150,7 @@ async fn a_burst_over_the_issuance_limit_gets_429_with_retry_after_never_5xx() {
         }
     }
     assert!(
-        created >= 5 && created <= 10,
+        (5..=10).contains(&created),
         "about one second's quota admitted: {created}"
     );
     assert_eq!(created + limited, 60);
