@@ -31,10 +31,15 @@ if previous then
     return redis.error_reply('SEAT_UNAVAILABLE seat is held')
   end
 end
-local on_schedule = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', user_holds, '(' .. int(now_ms), '+inf')) do
-  if redis.call('HGET', reservation_key(tag, id), 'schedule') == schedule then
-    on_schedule = on_schedule + 1
+-- Live holds on this schedule are at most the live holds in the concert: count them one by
+-- one only when the concert-wide count reaches the limit.
+local on_schedule = redis.call('ZCOUNT', user_holds, '(' .. int(now_ms), '+inf')
+if on_schedule >= limit then
+  on_schedule = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', user_holds, '(' .. int(now_ms), '+inf')) do
+    if redis.call('HGET', reservation_key(tag, id), 'schedule') == schedule then
+      on_schedule = on_schedule + 1
+    end
   end
 end
 if on_schedule >= limit then

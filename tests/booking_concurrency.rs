@@ -11,8 +11,11 @@ use common::booking::{catalog, concert};
 use common::TestServer;
 use concert_queue::Config;
 
-/// Everyone who joins is admitted at once, and nobody's limit gets in the way.
+/// Everyone who joins is admitted at once, and nobody's limit gets in the way. These tests
+/// are about outcomes, not latency: on a shared CI box a burst of 2,000 requests can take
+/// longer than the harness's 500 ms Redis bound, which would turn into clean 503s.
 fn roomy(c: &mut Config) {
+    c.redis_timeout = Duration::from_secs(5);
     c.queue_max_active = 100_000;
     c.queue_admit_per_sec = 1_000_000;
     c.holds_per_user = 1_000;
@@ -63,9 +66,15 @@ async fn a_hundred_seats_with_twenty_contenders_each_are_each_held_once() {
         }
     }
     let answers = futures::future::join_all(attempts).await;
+    let odd: Vec<_> = answers
+        .iter()
+        .filter(|(_, _, (s, _))| *s != 201 && *s != 409)
+        .map(|(_, _, answer)| answer)
+        .collect();
     assert!(
-        answers.iter().all(|(_, _, (s, _))| *s == 201 || *s == 409),
-        "only 201 or 409"
+        odd.is_empty(),
+        "only 201 or 409: {:?}",
+        &odd[..odd.len().min(3)]
     );
     let mut holders: HashMap<u64, Vec<(u64, String)>> = HashMap::new();
     for (seat, user, (status, body)) in &answers {

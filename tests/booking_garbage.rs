@@ -10,7 +10,9 @@ use serde_json::json;
 #[tokio::test]
 async fn garbage_on_every_booking_route_is_never_5xx() {
     let server = TestServer::start("booking-garbage", |_| {}).await;
-    server.seed(&catalog(vec![concert(1, &[(10, 3, 1000)])])).await;
+    server
+        .seed(&catalog(vec![concert(1, &[(10, 3, 1000)])]))
+        .await;
     let token = server.active_token(1, 1).await;
     let long = "9".repeat(500);
     let paths = [
@@ -38,21 +40,33 @@ async fn garbage_on_every_booking_route_is_never_5xx() {
     let mut answers = Vec::new();
     for path in &paths {
         for method in [Method::GET, Method::POST, Method::DELETE] {
-            answers.push((path.clone(), server.send(method, path, Some(&token), None).await));
+            answers.push((
+                path.clone(),
+                server.send(method, path, Some(&token), None).await,
+            ));
         }
     }
-    for route in ["/api/reservations", "/api/payments", "/api/users/1/balance/charge"] {
+    for route in [
+        "/api/reservations",
+        "/api/payments",
+        "/api/users/1/balance/charge",
+    ] {
         for body in &bodies {
             answers.push((
                 route.to_string(),
-                server.send(Method::POST, route, Some(&token), Some(body.clone())).await,
+                server
+                    .send(Method::POST, route, Some(&token), Some(body.clone()))
+                    .await,
             ));
         }
     }
     let odd_key = server
         .http
         .post(server.url("/api/users/1/balance/charge"))
-        .header("Idempotency-Key", reqwest::header::HeaderValue::from_bytes(b"\xff\xfe").unwrap())
+        .header(
+            "Idempotency-Key",
+            reqwest::header::HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        )
         .json(&json!({"amount": 5}))
         .send()
         .await

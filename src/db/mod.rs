@@ -50,7 +50,11 @@ pub async fn migrate_when_reachable(
             let _ = pool.disconnect().await;
             migrated
         };
-        match tokio::time::timeout(timeout * 5, attempt).await {
+        let outcome = tokio::select! {
+            _ = stop.changed() => return,
+            outcome = tokio::time::timeout(timeout * 5, attempt) => outcome,
+        };
+        match outcome {
             Ok(Ok(())) => return,
             Ok(Err(err)) if !warned => {
                 tracing::warn!(
