@@ -14,7 +14,7 @@
 #   redis   redis-server (Debian package redis-server), no persistence
 #   mysql   mariadbd (Debian package mariadb-server), its own data directory, root
 #           with an empty password (plus the URL's user and password, if any)
-#   kafka   tansu 0.6.0 (built once from crates.io into $CQ_CACHE_DIR/tansu-0.6.0),
+#   kafka   tansu 0.6.0 (built once by cargo install into $CQ_CACHE_DIR/tansu-0.6.0),
 #           in-memory storage
 # redis-server itself is installed even when Redis answers, since the tests start private
 # instances of it. Idempotent: run it as often as you like. Stop what it started with
