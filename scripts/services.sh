@@ -236,7 +236,7 @@ ensure_mysql() {
         log "mysql: initialising a data directory in $dir/data"
         rm -rf "$dir/data"
         "$install_db" --no-defaults --datadir="$dir/data" --user="$user" \
-            --auth-root-authentication-method=normal --skip-test-db \
+            --auth-root-authentication-method=normal --skip-test-db --force \
             >"$dir/install.log" 2>&1 || {
             tail -n 20 "$dir/install.log" >&2
             die "mariadb-install-db failed (log: $dir/install.log)"
@@ -254,11 +254,16 @@ ensure_mysql() {
     # user access if it is not plain root without a password.
     M_SOCKET=$dir/mariadbd.sock
     wait_for "mariadbd on $bind_addr:$M_PORT" "$dir/mariadbd.err" mysql_socket_ping
+    # root@localhost exists; root over TCP must not depend on 127.0.0.1 resolving to it.
+    mariadb --no-defaults -S "$dir/mariadbd.sock" -u root -e "
+        CREATE USER IF NOT EXISTS root@'127.0.0.1'; GRANT ALL ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;
+        CREATE USER IF NOT EXISTS root@'::1'; GRANT ALL ON *.* TO root@'::1' WITH GRANT OPTION;" ||
+        die "could not set up root in the new MariaDB"
     if [[ $M_USER != root || -n $M_PASS ]]; then
         local u p host sql=""
         u=$(sql_quote "$M_USER")
         p=$(sql_quote "$M_PASS")
-        for host in "'%'" "'localhost'"; do
+        for host in "'%'" "'localhost'" "'127.0.0.1'" "'::1'"; do
             sql+="CREATE USER IF NOT EXISTS $u@$host IDENTIFIED BY $p;"
             sql+="ALTER USER $u@$host IDENTIFIED BY $p;"
             sql+="GRANT ALL PRIVILEGES ON *.* TO $u@$host WITH GRANT OPTION;"
