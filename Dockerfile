@@ -5,8 +5,13 @@
 #   docker build -t concert-queue .
 #   docker run --rm -p 8080:8080 -e REDIS_URL=... -e MYSQL_URL=... concert-queue serve
 
+# The toolchain the project is developed with, and the Debian release of both stages (the
+# runtime must have the builder's glibc).
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
 # --- build ----------------------------------------------------------------------------
-FROM rust:1.95-bookworm AS builder
+FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 # librdkafka is built from source by rdkafka-sys (configure + make, C and C++).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config python3 \
@@ -22,7 +27,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && install -m 0755 target/release/concert-queue /usr/local/bin/concert-queue
 
 # --- run ------------------------------------------------------------------------------
-FROM debian:bookworm-slim AS runtime
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # curl serves the container healthcheck (GET /health).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
