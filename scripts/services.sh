@@ -6,7 +6,7 @@
 #   MYSQL_URL      default mysql://root@127.0.0.1:3306/concert_queue
 #   KAFKA_BROKERS  default 127.0.0.1:9092 (only the first broker of the list is checked)
 #   KAFKA_TOPIC    default reservation-confirmed (created on the broker when missing)
-#   CQ_CACHE_DIR   default ${XDG_CACHE_HOME:-$HOME/.cache}/concert-queue
+#   CQ_CACHE_DIR   default $HOME/.cache/concert-queue
 #
 # A service that already answers is left alone. One that does not is started on the
 # URL's host and port (loopback hosts only), as the current user, with its data, pid and
@@ -16,8 +16,9 @@
 #           with an empty password (plus the URL's user and password, if any)
 #   kafka   tansu 0.6.0 (built once by cargo install into $CQ_CACHE_DIR/tansu-0.6.0),
 #           in-memory storage
-# redis-server itself is installed even when Redis answers, since the tests start private
-# instances of it. Idempotent: run it as often as you like. Stop what it started with
+# The binaries are installed even when the services answer, since the tests start private
+# instances of them: redis-server, mariadbd and mariadb-install-db, and tansu (the tests
+# look for it at ~/.cache/concert-queue/tansu-0.6.0/bin/tansu). Idempotent: run it as often as you like. Stop what it started with
 # `scripts/services.sh stop` (only instances it started, found by their pid files).
 set -euo pipefail
 
@@ -25,7 +26,7 @@ REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 MYSQL_URL=${MYSQL_URL:-mysql://root@127.0.0.1:3306/concert_queue}
 KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 KAFKA_TOPIC=${KAFKA_TOPIC:-reservation-confirmed}
-CACHE=${CQ_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/concert-queue}
+CACHE=${CQ_CACHE_DIR:-$HOME/.cache/concert-queue}
 TANSU_VERSION=0.6.0
 TANSU_ROOT=${TANSU_ROOT:-$CACHE/tansu-$TANSU_VERSION}
 TANSU=$TANSU_ROOT/bin/tansu
@@ -39,7 +40,8 @@ die() {
 
 # --- helpers ------------------------------------------------------------------------
 
-# Splits a URL into U_USER, U_PASS, U_HOST, U_PORT (percent-decoded user and password).
+# Splits a URL into U_USER, U_PASS, U_HOST, U_PORT (percent-decoded user and password)
+# and U_ADDR.
 parse_url() {
     local url=$1 default_port=$2 rest auth="" hostport
     rest=${url#*://}
@@ -65,6 +67,10 @@ parse_url() {
     [[ -n $U_HOST ]] || U_HOST=127.0.0.1
     [[ -n $U_PORT ]] || U_PORT=$default_port
     [[ $U_PORT =~ ^[0-9]+$ ]] || die "bad port in $url"
+    # The address to check: localhost as 127.0.0.1, so no check depends on resolving it.
+    U_ADDR=$U_HOST
+    [[ $U_HOST == localhost ]] && U_ADDR=127.0.0.1
+    return 0
 }
 
 urldecode() {
@@ -145,6 +151,20 @@ spawn() {
     echo $!
 }
 
+# --- binaries -----------------------------------------------------------------------
+
+# Installs, in one go, the Debian packages whose binaries are missing.
+ensure_packages() {
+    local missing=()
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v redis-cli >/dev/null || missing+=(redis-tools)
+    if ! command -v mariadbd >/dev/null || ! command -v mariadb-install-db >/dev/null; then
+        missing+=(mariadb-server)
+    fi
+    command -v mariadb >/dev/null || missing+=(mariadb-client)
+    ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+}
+
 # --- Redis --------------------------------------------------------------------------
 
 redis_ping() {
@@ -152,24 +172,20 @@ redis_ping() {
         local auth=()
         [[ -n $R_USER ]] && auth+=(--user "$R_USER")
         [[ -n $R_PASS ]] && auth+=(--pass "$R_PASS")
-        [[ $(timeout 3 redis-cli -h "$R_HOST" -p "$R_PORT" "${auth[@]}" --no-auth-warning ping 2>/dev/null) == PONG ]]
+        [[ $(timeout 3 redis-cli -h "$R_ADDR" -p "$R_PORT" "${auth[@]}" --no-auth-warning ping 2>/dev/null) == PONG ]]
     else
-        port_open "$R_HOST" "$R_PORT"
+        port_open "$R_ADDR" "$R_PORT"
     fi
 }
 
 ensure_redis() {
     parse_url "$REDIS_URL" 6379
-    R_HOST=$U_HOST R_PORT=$U_PORT R_USER=$U_USER R_PASS=$U_PASS
-    # The tests start private redis-server processes, so the binary is needed anyway.
-    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-        apt_install redis-server redis-tools
-    fi
+    R_HOST=$U_HOST R_ADDR=$U_ADDR R_PORT=$U_PORT R_USER=$U_USER R_PASS=$U_PASS
     if redis_ping; then
         log "redis: answering at $R_HOST:$R_PORT, left alone"
         return
     fi
-    if port_open "$R_HOST" "$R_PORT"; then
+    if port_open "$R_ADDR" "$R_PORT"; then
         die "something listens on $R_HOST:$R_PORT but does not answer PING as Redis for $REDIS_URL"
     fi
     is_loopback "$R_HOST" || die "redis at $R_HOST:$R_PORT does not answer (not a loopback host: not starting one)"
@@ -191,7 +207,7 @@ ensure_redis() {
 mysql_cli() {
     local client
     client=$(command -v mariadb || command -v mysql) || return 1
-    MYSQL_PWD=$M_PASS timeout 5 "$client" --protocol=TCP -h "$M_HOST" -P "$M_PORT" -u "$M_USER" \
+    MYSQL_PWD=$M_PASS timeout 5 "$client" --protocol=TCP -h "$M_ADDR" -P "$M_PORT" -u "$M_USER" \
         --connect-timeout=3 -N -e "$@"
 }
 
@@ -199,7 +215,7 @@ mysql_ping() {
     if command -v mariadb >/dev/null || command -v mysql >/dev/null; then
         mysql_cli 'SELECT 1' >/dev/null 2>&1
     else
-        port_open "$M_HOST" "$M_PORT"
+        port_open "$M_ADDR" "$M_PORT"
     fi
 }
 
@@ -211,22 +227,17 @@ sql_quote() { printf "'%s'" "${1//\'/\'\'}"; }
 
 ensure_mysql() {
     parse_url "$MYSQL_URL" 3306
-    M_HOST=$U_HOST M_PORT=$U_PORT M_USER=${U_USER:-root} M_PASS=$U_PASS
+    M_HOST=$U_HOST M_ADDR=$U_ADDR M_PORT=$U_PORT M_USER=${U_USER:-root} M_PASS=$U_PASS
     if mysql_ping; then
         log "mysql: answering at $M_HOST:$M_PORT, left alone"
         return
     fi
-    if port_open "$M_HOST" "$M_PORT"; then
+    if port_open "$M_ADDR" "$M_PORT"; then
         die "something listens on $M_HOST:$M_PORT but user '$M_USER' cannot log in to it (MYSQL_URL=$MYSQL_URL)"
     fi
     is_loopback "$M_HOST" || die "mysql at $M_HOST:$M_PORT does not answer (not a loopback host: not starting one)"
-    if ! command -v mariadbd >/dev/null && [[ ! -x /usr/sbin/mariadbd ]]; then
-        apt_install mariadb-server mariadb-client
-    elif ! command -v mariadb >/dev/null; then
-        apt_install mariadb-client
-    fi
     local mariadbd install_db
-    mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+    mariadbd=$(command -v mariadbd)
     install_db=$(command -v mariadb-install-db || command -v mysql_install_db) ||
         die "mariadb-install-db not found"
     local dir=$CACHE/mariadb-$M_PORT user
@@ -242,8 +253,7 @@ ensure_mysql() {
             die "mariadb-install-db failed (log: $dir/install.log)"
         }
     fi
-    local bind_addr=$M_HOST
-    [[ $M_HOST == localhost ]] && bind_addr=127.0.0.1
+    local bind_addr=$M_ADDR
     log "mysql: starting mariadbd on $bind_addr:$M_PORT (dir $dir)"
     spawn "$dir/mariadbd.out" "$mariadbd" --no-defaults --datadir="$dir/data" \
         --bind-address="$bind_addr" --port="$M_PORT" --socket="$dir/mariadbd.sock" \
@@ -292,14 +302,12 @@ ensure_kafka() {
     local first=${KAFKA_BROKERS%%,*}
     first=${first#*://}
     parse_url "kafka://$first" 9092
-    K_HOST=$U_HOST K_PORT=$U_PORT
-    if port_open "$K_HOST" "$K_PORT"; then
+    K_HOST=$U_HOST K_ADDR=$U_ADDR K_PORT=$U_PORT
+    if port_open "$K_ADDR" "$K_PORT"; then
         log "kafka: answering at $K_HOST:$K_PORT, left alone"
     else
         is_loopback "$K_HOST" || die "kafka at $K_HOST:$K_PORT does not answer (not a loopback host: not starting one)"
-        ensure_tansu_binary
-        local dir=$CACHE/tansu-$K_PORT addr=$K_HOST
-        [[ $K_HOST == localhost ]] && addr=127.0.0.1
+        local dir=$CACHE/tansu-$K_PORT addr=$K_ADDR
         [[ $addr == *:* ]] && addr="[$addr]"
         mkdir -p "$dir"
         log "kafka: starting tansu on $addr:$K_PORT, in-memory storage (log $dir/tansu.log)"
@@ -307,7 +315,7 @@ ensure_kafka() {
             --listener-url "tcp://$addr:$K_PORT" \
             --advertised-listener-url "tcp://$addr:$K_PORT" \
             --storage-engine memory://tansu/) >"$dir/tansu.pid"
-        wait_for "tansu on $addr:$K_PORT" "$dir/tansu.log" port_open "$K_HOST" "$K_PORT"
+        wait_for "tansu on $addr:$K_PORT" "$dir/tansu.log" port_open "$K_ADDR" "$K_PORT"
         log "kafka: up"
     fi
     ensure_topic
@@ -316,7 +324,7 @@ ensure_kafka() {
 # Creates $KAFKA_TOPIC when the broker lacks it (tansu does not auto-create topics).
 ensure_topic() {
     [[ -n $KAFKA_TOPIC && -x $TANSU ]] || return 0
-    local addr=$K_HOST out
+    local addr=$K_ADDR out
     [[ $addr == *:* ]] && addr="[$addr]"
     if out=$(timeout 10 "$TANSU" topic list --broker "tcp://$addr:$K_PORT" 2>&1); then
         [[ $out == *"\"name\":\"$KAFKA_TOPIC\""* ]] && return 0
@@ -368,6 +376,10 @@ flock -w 1800 9 || die "another services.sh run holds $CACHE/services.lock"
 
 case ${1:-start} in
 start)
+    # Debian installs mariadbd in /usr/sbin, which a non-root PATH may lack.
+    [[ :$PATH: == *:/usr/sbin:* ]] || PATH=$PATH:/usr/sbin
+    ensure_packages
+    ensure_tansu_binary
     ensure_redis
     ensure_mysql
     ensure_kafka
