@@ -7,6 +7,8 @@
 #   KAFKA_BROKERS  default 127.0.0.1:9092 (only the first broker of the list is checked)
 #   KAFKA_TOPIC    default reservation-confirmed (created on the broker when missing)
 #   CQ_CACHE_DIR   default $HOME/.cache/concert-queue
+#   TANSU_ROOT     default $CQ_CACHE_DIR/tansu-0.6.0 (the cargo install root of the broker)
+#   SERVICES_START_TIMEOUT  default 60 (seconds to wait for a started service to answer)
 #
 # A service that already answers is left alone. One that does not is started on the
 # URL's host and port (loopback hosts only), as the current user, with its data, pid and
@@ -18,8 +20,10 @@
 #           in-memory storage
 # The binaries are installed even when the services answer, since the tests start private
 # instances of them: redis-server, mariadbd and mariadb-install-db, and tansu (the tests
-# look for it at ~/.cache/concert-queue/tansu-0.6.0/bin/tansu). Idempotent: run it as often as you like. Stop what it started with
-# `scripts/services.sh stop` (only instances it started, found by their pid files).
+# look for it at ~/.cache/concert-queue/tansu-0.6.0/bin/tansu).
+#
+# Idempotent: run it as often as you like. `scripts/services.sh stop` stops the instances
+# it started for the current URLs (found by their pid files), and nothing else.
 set -euo pipefail
 
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
@@ -129,6 +133,8 @@ apt_install() {
     if [[ ! -e $policy ]]; then
         as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
         created=1
+        # Removed even if the install is interrupted.
+        trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     local rc=0
     if [[ -z $APT_UPDATED ]]; then
@@ -138,7 +144,10 @@ apt_install() {
     if ((rc == 0)); then
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" </dev/null || rc=$?
     fi
-    [[ -n $created ]] && as_root rm -f "$policy"
+    if [[ -n $created ]]; then
+        as_root rm -f "$policy"
+        trap - EXIT
+    fi
     ((rc == 0)) || die "apt-get install $* failed"
 }
 
