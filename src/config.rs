@@ -9,6 +9,13 @@ use anyhow::{bail, Context};
 /// The development secret used when `TOKEN_SECRET` is unset; `serve` warns about it.
 pub const DEV_TOKEN_SECRET: &str = "concert-queue-development-secret-change-me";
 
+/// Largest balance a wallet may reach, in won: far below 2^53, so every sum the Lua
+/// scripts make is exact.
+pub const MAX_BALANCE: u64 = 1_000_000_000_000_000;
+
+/// Largest `CHARGE_MAX` accepted.
+pub const MAX_CHARGE_LIMIT: u64 = 1_000_000_000_000;
+
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -59,6 +66,16 @@ pub struct Config {
     pub flush_idle_poll: Duration,
     /// Where the worker serves Prometheus metrics; `None` (`FLUSH_METRICS_ADDR=off`) serves none.
     pub flush_metrics_addr: Option<SocketAddr>,
+    /// Most live holds one buyer may have on one schedule.
+    pub holds_per_user: u64,
+    /// How long a seat hold lasts before the seat is AVAILABLE again.
+    pub hold_ttl: Duration,
+    /// Largest single wallet charge, in won.
+    pub charge_max: u64,
+    /// How often the background sweeper releases lapsed holds (an optimisation only).
+    pub hold_sweep_interval: Duration,
+    /// Upper bound on one MySQL catalog query before the request fails with 503.
+    pub mysql_timeout: Duration,
 }
 
 impl Default for Config {
@@ -90,6 +107,11 @@ impl Default for Config {
             flush_sink_timeout: Duration::from_secs(30),
             flush_idle_poll: Duration::from_millis(200),
             flush_metrics_addr: Some("127.0.0.1:9464".parse().expect("valid default address")),
+            holds_per_user: 4,
+            hold_ttl: Duration::from_secs(300),
+            charge_max: 10_000_000,
+            hold_sweep_interval: Duration::from_millis(1000),
+            mysql_timeout: Duration::from_millis(2000),
         }
     }
 }
@@ -147,6 +169,11 @@ impl Config {
                 Some(_) => Some(parse_or(&get, "FLUSH_METRICS_ADDR", d.bind_addr)?),
                 None => d.flush_metrics_addr,
             },
+            holds_per_user: parse_or(&get, "HOLDS_PER_USER", d.holds_per_user)?,
+            hold_ttl: secs_or(&get, "HOLD_TTL_SECS", d.hold_ttl)?,
+            charge_max: parse_or(&get, "CHARGE_MAX", d.charge_max)?,
+            hold_sweep_interval: millis_or(&get, "HOLD_SWEEP_MS", d.hold_sweep_interval)?,
+            mysql_timeout: millis_or(&get, "MYSQL_TIMEOUT_MS", d.mysql_timeout)?,
         };
         config.validate()?;
         Ok(config)
@@ -186,6 +213,18 @@ impl Config {
         }
         if self.flush_idle_poll.is_zero() {
             bail!("FLUSH_IDLE_POLL_MS must be positive");
+        }
+        if self.holds_per_user == 0 {
+            bail!("HOLDS_PER_USER must be at least 1");
+        }
+        if self.hold_ttl.is_zero() {
+            bail!("HOLD_TTL_SECS must be at least 1");
+        }
+        if !(1..=MAX_CHARGE_LIMIT).contains(&self.charge_max) {
+            bail!("CHARGE_MAX must be between 1 and {MAX_CHARGE_LIMIT}");
+        }
+        if self.hold_sweep_interval.is_zero() || self.mysql_timeout.is_zero() {
+            bail!("HOLD_SWEEP_MS and MYSQL_TIMEOUT_MS must be positive");
         }
         Ok(())
     }
@@ -262,6 +301,11 @@ mod tests {
         assert_eq!(c.flush_sink_timeout, Duration::from_secs(30));
         assert_eq!(c.flush_idle_poll, Duration::from_millis(200));
         assert_eq!(c.flush_metrics_addr.unwrap().to_string(), "127.0.0.1:9464");
+        assert_eq!(c.holds_per_user, 4);
+        assert_eq!(c.hold_ttl, Duration::from_secs(300));
+        assert_eq!(c.charge_max, 10_000_000);
+        assert_eq!(c.hold_sweep_interval, Duration::from_millis(1000));
+        assert_eq!(c.mysql_timeout, Duration::from_millis(2000));
     }
 
     #[test]
@@ -304,6 +348,33 @@ mod tests {
         }
         let err = from(&[("FLUSH_METRICS_ADDR", "nowhere")]).unwrap_err();
         assert!(err.to_string().contains("FLUSH_METRICS_ADDR"));
+    }
+
+    #[test]
+    fn booking_settings_come_from_the_environment() {
+        let c = from(&[
+            ("HOLDS_PER_USER", "2"),
+            ("HOLD_TTL_SECS", "60"),
+            ("CHARGE_MAX", "500"),
+            ("HOLD_SWEEP_MS", "250"),
+            ("MYSQL_TIMEOUT_MS", "100"),
+        ])
+        .unwrap();
+        assert_eq!(c.holds_per_user, 2);
+        assert_eq!(c.hold_ttl, Duration::from_secs(60));
+        assert_eq!(c.charge_max, 500);
+        assert_eq!(c.hold_sweep_interval, Duration::from_millis(250));
+        assert_eq!(c.mysql_timeout, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn booking_settings_that_cannot_work_are_refused() {
+        assert!(from(&[("HOLDS_PER_USER", "0")]).is_err());
+        assert!(from(&[("HOLD_TTL_SECS", "0")]).is_err());
+        assert!(from(&[("CHARGE_MAX", "0")]).is_err());
+        assert!(from(&[("CHARGE_MAX", "1000000000000000")]).is_err());
+        assert!(from(&[("HOLD_SWEEP_MS", "0")]).is_err());
+        assert!(from(&[("CHARGE_MAX", "-5")]).is_err());
     }
 
     #[test]

@@ -3,11 +3,7 @@
 //! SOLD seat), each concert's reservation counter, the sales and sold-out rankings, and
 //! every wallet (balance, ledger counter, the idempotency answers of the last 24 hours).
 //! It refuses to run over a Redis that still holds live state under the prefix.
-//!
-//! The key layout is the booking scripts' (docs/architecture.md, lua/lib/booking.lua); the
-//! key names are built by [`BookingKeys`] below until the booking branch's `Keys` methods
-//! (`schedule`, `reservation`, `reservation_seq`, `wallet`, `charge_idempotency`,
-//! `ranking_sales`, `ranking_soldout`) are on this branch.
+//! The key layout is the booking scripts' (docs/architecture.md, `Keys`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,41 +26,6 @@ pub struct Restored {
     pub sold_out_schedules: usize,
     pub wallets: usize,
     pub idempotency_keys: usize,
-}
-
-/// Key names of the booking layout.
-struct BookingKeys<'a> {
-    prefix: &'a str,
-}
-
-impl BookingKeys<'_> {
-    fn tag(&self, concert: u64) -> String {
-        format!("{}:{{c:{concert}}}", self.prefix)
-    }
-    fn sold(&self, concert: u64, schedule: u64) -> String {
-        format!("{}:s:{schedule}:sold", self.tag(concert))
-    }
-    fn info(&self, concert: u64, schedule: u64) -> String {
-        format!("{}:s:{schedule}:info", self.tag(concert))
-    }
-    fn reservation(&self, concert: u64, id: &str) -> String {
-        format!("{}:res:{id}", self.tag(concert))
-    }
-    fn reservation_seq(&self, concert: u64) -> String {
-        format!("{}:res:seq", self.tag(concert))
-    }
-    fn wallet(&self, user: u64) -> String {
-        format!("{}:{{u:{user}}}:wallet", self.prefix)
-    }
-    fn charge_idempotency(&self, user: u64, key: &str) -> String {
-        format!("{}:{{u:{user}}}:idem:{key}", self.prefix)
-    }
-    fn ranking_sales(&self) -> String {
-        format!("{}:ranking:sales", self.prefix)
-    }
-    fn ranking_soldout(&self) -> String {
-        format!("{}:ranking:soldout", self.prefix)
-    }
 }
 
 /// One confirmed reservation as MySQL has it.
@@ -294,9 +255,7 @@ pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<
     };
 
     crate::seed::seed_redis(store, &catalog).await?;
-    let keys = BookingKeys {
-        prefix: store.keys.prefix(),
-    };
+    let keys = &store.keys;
     let mut restored = Restored {
         concerts: catalog.concerts.len(),
         ..Restored::default()
@@ -317,7 +276,7 @@ pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<
     for r in &reservations {
         let at = r.confirmed_at_ms.to_string();
         pipe.hset(
-            keys.sold(r.concert_id, r.schedule_id),
+            keys.schedule(r.concert_id, r.schedule_id).sold,
             r.seat_no,
             &r.reservation_id,
         )
@@ -362,13 +321,13 @@ pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<
         pipe.zadd(keys.ranking_sales(), concert, count).ignore();
     }
     for (schedule, (concert, sold, first, last)) in schedules {
-        pipe.hset(keys.info(concert, schedule), "firstSaleMs", first)
+        pipe.hset(keys.schedule(concert, schedule).info, "firstSaleMs", first)
             .ignore();
         if seat_count
             .get(&schedule)
             .is_some_and(|&n| n > 0 && sold >= n)
         {
-            pipe.hset(keys.info(concert, schedule), "soldOutMs", last)
+            pipe.hset(keys.schedule(concert, schedule).info, "soldOutMs", last)
                 .ignore();
             pipe.zadd(keys.ranking_soldout(), schedule, last - first)
                 .ignore();

@@ -34,9 +34,15 @@ pub async fn body_bytes(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError
     }
 }
 
-/// Decodes a JSON body into `T`; malformed JSON, missing or mistyped fields give 400.
+/// Decodes a JSON object body into `T`; malformed JSON, a non-object, missing or
+/// mistyped fields give 400.
 pub async fn json_body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
     let bytes = body_bytes(req).await?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    }
     serde_json::from_slice(&bytes)
         .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))
 }

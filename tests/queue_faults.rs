@@ -1,0 +1,77 @@
+//! Faults: Redis down gives a fast 503 and recovery without a restart; a flushed script
+//! cache costs one reload, never an error.
+mod common;
+
+use std::time::Duration;
+
+use common::redis_process::RedisProcess;
+use common::{eventually, TestServer};
+
+#[tokio::test]
+async fn redis_down_is_a_fast_503_and_the_server_recovers_when_it_returns() {
+    let mut redis = RedisProcess::start();
+    let server = TestServer::start("redis-down", |c| {
+        c.redis_url = redis.url();
+        c.queue_max_active = 0;
+    })
+    .await;
+    server.add_concert(1).await;
+    let token = server.join_token(1, 1).await;
+
+    redis.stop();
+    let (status, body) = server.join(2, 1).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "UNAVAILABLE");
+    let (status, _) = server.get_with_token("/api/queue/status", &token).await;
+    assert_eq!(status, 503);
+    let health = server.http.get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+
+    // Redis comes back empty (no persistence): the server serves again, same process.
+    redis.restart();
+    server.add_concert(1).await;
+    eventually(
+        Duration::from_secs(15),
+        "requests succeed again",
+        || async {
+            let (status, _) = server.join(3, 1).await;
+            (status == 201).then_some(())
+        },
+    )
+    .await;
+    let health = server.http.get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_flushed_script_cache_costs_one_reload_not_an_error() {
+    let redis = RedisProcess::start();
+    let server = TestServer::start("noscript", |c| {
+        c.redis_url = redis.url();
+        c.queue_max_active = 0;
+    })
+    .await;
+    server.add_concert(1).await;
+    let token = server.join_token(1, 1).await;
+    let mut conn = server.redis().await;
+    for round in 0..3 {
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let (status, body) = server.join(10 + round, 1).await;
+        assert_eq!(status, 201, "round {round}: {body}");
+        let body = server.status(&token).await;
+        assert_eq!(body["position"], 1);
+    }
+    // The pool variant recovers the same way.
+    let pooled = server.sibling(|c| c.redis_pool_size = 4).await;
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (status, body) = pooled.join(50, 1).await;
+    assert_eq!(status, 201, "{body}");
+}

@@ -1,0 +1,150 @@
+//! Token issuance and status: idempotent entry, signed tokens, FIFO positions, estimates.
+mod common;
+
+use common::TestServer;
+use serde_json::json;
+
+#[tokio::test]
+async fn re_entering_returns_the_same_token_and_place() {
+    let server = TestServer::start("idempotent", |c| c.queue_max_active = 0).await;
+    server.add_concert(1).await;
+    server.add_concert(2).await;
+
+    let (s1, first) = server.join(7, 1).await;
+    let (_, other) = server.join(8, 1).await;
+    let (s2, again) = server.join(7, 1).await;
+    assert_eq!(s1, 201, "{first}");
+    assert_eq!(s2, 200, "{again}");
+    assert_eq!(first["token"], again["token"]);
+    assert_eq!(first["position"], 1);
+    assert_eq!(again["position"], 1);
+    assert_eq!(other["position"], 2);
+    assert_eq!(again["status"], "WAITING");
+    assert_eq!(again["userId"], 7);
+    assert_eq!(again["concertId"], 1);
+
+    // The same user may wait for several concerts at once.
+    let (s3, elsewhere) = server.join(7, 2).await;
+    assert_eq!(s3, 201);
+    assert_ne!(elsewhere["token"], first["token"]);
+    assert_eq!(elsewhere["position"], 1);
+    let (_, still) = server.join(8, 1).await;
+    assert_eq!(still["position"], 2, "re-entry never moves anyone");
+}
+
+#[tokio::test]
+async fn an_empty_queue_with_free_capacity_admits_at_once() {
+    let server = TestServer::start("instant", |c| c.queue_max_active = 1).await;
+    server.add_concert(1).await;
+    let (status, body) = server.join(1, 1).await;
+    assert_eq!(status, 201);
+    assert_eq!(body["status"], "ACTIVE");
+    assert!(body["expiresAt"].as_str().unwrap().ends_with('Z'));
+    assert!(body.get("position").is_none());
+
+    let (_, second) = server.join(2, 1).await;
+    assert_eq!(second["status"], "WAITING", "the one slot is taken");
+    assert_eq!(second["position"], 1);
+
+    let st = server.status(body["token"].as_str().unwrap()).await;
+    assert_eq!(
+        st,
+        json!({"status": "ACTIVE", "expiresAt": body["expiresAt"], "concertId": 1})
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_concert_is_404_and_creates_nothing() {
+    let server = TestServer::start("unknown-concert", |_| {}).await;
+    let (status, body) = server.join(1, 999).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "CONCERT_NOT_FOUND");
+    let mut conn = server.redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", server.config.key_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "no keys written: {keys:?}");
+}
+
+#[tokio::test]
+async fn forged_tampered_and_missing_tokens_are_401_without_redis() {
+    // A server whose Redis does not exist: a 401 proves no Redis round trip was needed.
+    let dead = format!("redis://127.0.0.1:{}", common::redis_process::free_port());
+    let server = TestServer::start("forged", |c| c.redis_url = dead).await;
+    let signer = concert_queue::token::TokenSigner::new(server.config.token_secret.as_bytes());
+    let genuine = signer.sign(&concert_queue::token::Claims::new(1, 5, 1_000_000));
+    let forged = concert_queue::token::TokenSigner::new(b"someone-elses-secret-value")
+        .sign(&concert_queue::token::Claims::new(1, 5, 1_000_000));
+    let tampered = genuine.replacen("v1.1.5.", "v1.1.6.", 1);
+    let truncated = &genuine[..genuine.len() - 3];
+
+    for bad in [forged.as_str(), tampered.as_str(), truncated, "garbage", ""] {
+        let (status, body) = server.get_with_token("/api/queue/status", bad).await;
+        assert_eq!(status, 401, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "INVALID_TOKEN");
+    }
+    let resp = server
+        .http
+        .get(server.url("/api/queue/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "missing header");
+    let resp = server
+        .http
+        .get(server.url("/api/queue/status"))
+        .header("Authorization", format!("Basic {genuine}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "wrong scheme");
+    // The genuine token passes the signature check and only then needs Redis: 503.
+    let (status, _) = server.get_with_token("/api/queue/status", &genuine).await;
+    assert_eq!(status, 503);
+}
+
+#[tokio::test]
+async fn positions_are_strict_fifo_across_many_joins() {
+    let server = TestServer::start("fifo", |c| {
+        c.queue_max_active = 0;
+        c.queue_admit_per_sec = 10;
+    })
+    .await;
+    server.add_concert(3).await;
+    let mut tokens = Vec::new();
+    for user in 1..=60u64 {
+        let (status, body) = server.join(1000 + user, 3).await;
+        assert_eq!(status, 201);
+        assert_eq!(body["position"], user, "join {user}");
+        tokens.push(body["token"].as_str().unwrap().to_string());
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        let body = server.status(token).await;
+        assert_eq!(body["status"], "WAITING");
+        assert_eq!(body["position"], i as u64 + 1);
+        assert_eq!(body["concertId"], 3);
+        // No admission observed yet: the configured rate (10/s) gives ceil(position / 10).
+        assert_eq!(body["estimatedWaitSeconds"], (i as u64 + 1).div_ceil(10));
+    }
+}
+
+#[tokio::test]
+async fn tokens_carry_concert_user_sequence_and_issue_time() {
+    let server = TestServer::start("claims", |c| c.queue_max_active = 0).await;
+    server.add_concert(4).await;
+    let token = server.join_token(77, 4).await;
+    let signer = concert_queue::token::TokenSigner::new(server.config.token_secret.as_bytes());
+    let claims = signer.verify(&token).expect("the server's token verifies");
+    assert_eq!((claims.concert_id, claims.user_id), (4, 77));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        claims.issued_at.abs_diff(now) < 60,
+        "issued_at is the Redis clock"
+    );
+    assert_eq!(claims.seq / 1_000_000, claims.issued_at);
+}
