@@ -9,88 +9,36 @@ use std::collections::{BTreeMap, HashSet};
 use common::booking::{catalog, concert};
 use common::TestServer;
 use concert_queue::flush::Worker;
-use flush_common::FlushEnv;
+use flush_common::{Dumped, FlushEnv};
 
 /// The restorable part of the prefix (catalog, sales, wallets), with each value.
 async fn restorable(env: &FlushEnv) -> BTreeMap<String, String> {
-    let mut conn = env.redis().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*", env.config.key_prefix))
-        .query_async(&mut conn)
+    let wanted = [
+        ":sold",
+        ":info",
+        ":res:",
+        ":ranking:",
+        ":wallet",
+        ":idem:",
+        ":meta",
+        ":concerts",
+        ":seats",
+        ":schedules",
+    ];
+    flush_common::dump_keys(env)
         .await
-        .unwrap();
-    let mut out = BTreeMap::new();
-    for key in keys {
-        if key.ends_with(":res:seq") {
-            continue;
-        }
-        let wanted = [
-            ":sold",
-            ":info",
-            ":res:",
-            ":ranking:",
-            ":wallet",
-            ":idem:",
-            ":meta",
-            ":concerts",
-            ":seats",
-            ":schedules",
-        ]
-        .iter()
-        .any(|part| key.contains(part));
-        if !wanted {
-            continue;
-        }
-        let kind: String = redis::cmd("TYPE")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let value = match kind.as_str() {
-            "hash" => {
-                let mut h: BTreeMap<String, String> = redis::cmd("HGETALL")
-                    .arg(&key)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                h.remove("heldAtMs");
-                h.remove("expiresMs");
-                if key.contains(":res:") && h.get("status").is_some_and(|s| s != "CONFIRMED") {
-                    // Holds that were never paid are not in MySQL.
-                    continue;
-                }
-                format!("{h:?}")
+        .into_iter()
+        .filter(|(key, _)| !key.ends_with(":res:seq") && wanted.iter().any(|p| key.contains(p)))
+        .filter(|(key, value)| match value {
+            // Holds that were never paid are not in MySQL.
+            Dumped::Hash(h) if key.contains(":res:") => {
+                h.get("status").is_none_or(|s| s == "CONFIRMED")
             }
-            "zset" => {
-                let z: Vec<(String, f64)> = redis::cmd("ZRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES")
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                format!("{z:?}")
-            }
-            "set" => {
-                let mut s: Vec<String> = redis::cmd("SMEMBERS")
-                    .arg(&key)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                s.sort();
-                format!("{s:?}")
-            }
-            "string" => redis::cmd("GET")
-                .arg(&key)
-                .query_async(&mut conn)
-                .await
-                .unwrap(),
-            other => panic!("unexpected {other} at {key}"),
-        };
-        out.insert(key, value);
-    }
-    out
+            _ => true,
+        })
+        // MySQL does not keep a hold's times; restore puts the confirmation time.
+        .map(|(key, value)| (key, value.text_without(&["heldAtMs", "expiresMs"])))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

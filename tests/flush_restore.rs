@@ -37,64 +37,13 @@ fn catalog() -> Catalog {
 
 /// Every key under the prefix but the outbox streams, with its value, for comparison.
 async fn snapshot(env: &FlushEnv) -> BTreeMap<String, String> {
-    let mut conn = env.redis().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*", env.config.key_prefix))
-        .query_async(&mut conn)
+    flush_common::dump_keys(env)
         .await
-        .unwrap();
-    let mut out = BTreeMap::new();
-    for key in keys {
-        if key.ends_with(":outbox") || key.ends_with(":outbox:dead") {
-            continue;
-        }
-        let kind: String = redis::cmd("TYPE")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let value = match kind.as_str() {
-            "hash" => {
-                let mut h: BTreeMap<String, String> = redis::cmd("HGETALL")
-                    .arg(&key)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                // MySQL does not keep a hold's times; restore puts the confirmation time.
-                h.remove("heldAtMs");
-                h.remove("expiresMs");
-                format!("{h:?}")
-            }
-            "zset" => {
-                let z: Vec<(String, f64)> = redis::cmd("ZRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES")
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                format!("{z:?}")
-            }
-            "set" => {
-                let mut s: Vec<String> = redis::cmd("SMEMBERS")
-                    .arg(&key)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                s.sort();
-                format!("{s:?}")
-            }
-            "string" => redis::cmd("GET")
-                .arg(&key)
-                .query_async(&mut conn)
-                .await
-                .unwrap(),
-            other => panic!("unexpected {other} at {key}"),
-        };
-        out.insert(key, value);
-    }
-    out
+        .into_iter()
+        .filter(|(key, _)| !key.ends_with(":outbox") && !key.ends_with(":outbox:dead"))
+        // MySQL does not keep a hold's times; restore puts the confirmation time.
+        .map(|(key, value)| (key, value.text_without(&["heldAtMs", "expiresMs"])))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 
 pub mod processes;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use concert_queue::flush::{self, Lag, GROUP};
@@ -335,4 +335,86 @@ pub fn read_topic(
         out.push((key, value));
     }
     out
+}
+
+/// Every key under the test's prefix with its value (hashes as maps, other types as
+/// their text), for before/after comparisons of Redis state.
+pub async fn dump_keys(env: &FlushEnv) -> BTreeMap<String, Dumped> {
+    let mut conn = env.redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", env.config.key_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let value = match kind.as_str() {
+            "hash" => Dumped::Hash(
+                redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap(),
+            ),
+            "zset" => {
+                let z: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                Dumped::Text(format!("{z:?}"))
+            }
+            "set" => {
+                let mut members: Vec<String> = redis::cmd("SMEMBERS")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                members.sort();
+                Dumped::Text(format!("{members:?}"))
+            }
+            "string" => Dumped::Text(
+                redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap(),
+            ),
+            "stream" => Dumped::Text("<stream>".into()),
+            other => panic!("unexpected {other} at {key}"),
+        };
+        out.insert(key, value);
+    }
+    out
+}
+
+/// One dumped value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dumped {
+    Hash(BTreeMap<String, String>),
+    Text(String),
+}
+
+impl Dumped {
+    /// The value as text, a hash without the given fields.
+    pub fn text_without(&self, fields: &[&str]) -> String {
+        match self {
+            Dumped::Hash(h) => {
+                let mut h = h.clone();
+                for f in fields {
+                    h.remove(*f);
+                }
+                format!("{h:?}")
+            }
+            Dumped::Text(t) => t.clone(),
+        }
+    }
 }
