@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod load;
 pub mod metrics;
 pub mod queue;
 pub mod seed;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use concert_queue::{db, seed, store::Store, Config};
+use concert_queue::{db, load, seed, store::Store, Config};
 
 #[derive(Parser)]
 #[command(
@@ -33,16 +33,41 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Load a running server on this machine and report (see docs/performance.md).
+    Load(Box<load::LoadArgs>),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The tokio runtime: TOKIO_RUNTIME=current_thread runs everything on one thread;
+/// otherwise multi-threaded, with TOKIO_WORKER_THREADS workers (tokio's own variable;
+/// default one per core).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match std::env::var("TOKIO_RUNTIME").as_deref() {
+        Ok("current_thread") => tokio::runtime::Builder::new_current_thread(),
+        Ok("multi_thread") | Ok("") | Err(_) => tokio::runtime::Builder::new_multi_thread(),
+        Ok(other) => anyhow::bail!("TOKIO_RUNTIME={other:?}: use current_thread or multi_thread"),
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")
+}
+
+fn main() -> anyhow::Result<()> {
+    runtime()?.block_on(run_cli())
+}
+
+async fn run_cli() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let cli = Cli::parse();
+    if let Command::Load(args) = cli.command {
+        let summary = load::run(*args).await?;
+        print!("{}", summary.text());
+        return Ok(());
+    }
     let config = Config::from_env()?;
     match cli.command {
         Command::Serve => serve(config).await,
@@ -50,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Flush { .. } => {
             anyhow::bail!("the flush worker is not built yet (tracked by issue 4)")
         }
+        Command::Load(_) => unreachable!("handled above"),
     }
 }
 

@@ -1,0 +1,195 @@
+//! The report's charts as SVG, drawn with plotters: the latency distribution (percentile
+//! spectrum) per endpoint, and throughput and mean latency per second of the window.
+
+use anyhow::anyhow;
+use hdrhistogram::Histogram;
+use plotters::prelude::*;
+
+use super::record::SecondRecord;
+
+const SIZE: (u32, u32) = (960, 420);
+
+/// Percentile axis: x = -log10(1 - q), so 1 is p90, 2 is p99, 3 is p99.9 ...
+const SPECTRUM_END: f64 = 5.0;
+
+fn percentile_label(x: &f64) -> String {
+    let q = 100.0 * (1.0 - 10f64.powf(-x));
+    format!("{q:.3}%")
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string()
+        .replace(".%", "%")
+}
+
+fn plot_error(err: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("drawing a chart: {err}")
+}
+
+/// Latency at each percentile, one line per series (name, histogram in microseconds).
+pub fn latency_distribution(series: &[(String, &Histogram<u64>)]) -> anyhow::Result<String> {
+    let points = |h: &Histogram<u64>| -> Vec<(f64, f64)> {
+        (0..=100)
+            .map(|i| {
+                let x = SPECTRUM_END * i as f64 / 100.0;
+                let q = (1.0 - 10f64.powf(-x)).min(1.0);
+                (x, (h.value_at_quantile(q) as f64 / 1000.0).max(0.001))
+            })
+            .collect()
+    };
+    let lines: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .filter(|(_, h)| !h.is_empty())
+        .map(|(name, h)| (name.clone(), points(h)))
+        .collect();
+    let top = lines
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+        .fold(1.0f64, f64::max)
+        * 1.5;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Latency by percentile", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..SPECTRUM_END, (0.01f64..top).log_scale())
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("latency (ms, log scale)")
+            .x_labels(6)
+            .x_label_formatter(&percentile_label)
+            .draw()
+            .map_err(plot_error)?;
+        for (i, (name, line)) in lines.into_iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(line, color.stroke_width(2)))
+                .map_err(plot_error)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
+/// Requests and errors completed in each second, and their mean latency.
+pub fn over_time(seconds: &[SecondRecord]) -> anyhow::Result<String> {
+    let n = seconds.len().max(1) as f64;
+    let top_rps = seconds
+        .iter()
+        .map(|s| s.completed)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64
+        * 1.15;
+    let mean_ms: Vec<f64> = seconds
+        .iter()
+        .map(|s| s.latency_sum_us as f64 / 1000.0 / s.completed.max(1) as f64)
+        .collect();
+    let top_ms = mean_ms.iter().copied().fold(0.1f64, f64::max) * 1.15;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, SIZE.1 * 2)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let (upper, lower) = root.split_vertically(SIZE.1);
+        let mut rps = ChartBuilder::on(&upper)
+            .caption("Throughput per second", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..n, 0f64..top_rps)
+            .map_err(plot_error)?;
+        rps.configure_mesh()
+            .x_desc("second of the window")
+            .y_desc("requests/s")
+            .draw()
+            .map_err(plot_error)?;
+        let completed = seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as f64 + 0.5, s.completed as f64));
+        let errors = seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as f64 + 0.5, s.errors as f64));
+        rps.draw_series(LineSeries::new(completed, BLUE.stroke_width(2)))
+            .map_err(plot_error)?
+            .label("completed")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+        rps.draw_series(LineSeries::new(errors, RED.stroke_width(2)))
+            .map_err(plot_error)?
+            .label("errors")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+        rps.configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)?;
+        let mut latency = ChartBuilder::on(&lower)
+            .caption("Mean latency per second", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..n, 0f64..top_ms)
+            .map_err(plot_error)?;
+        latency
+            .configure_mesh()
+            .x_desc("second of the window")
+            .y_desc("ms")
+            .draw()
+            .map_err(plot_error)?;
+        let points = mean_ms
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as f64 + 0.5, *m));
+        latency
+            .draw_series(LineSeries::new(points, GREEN.stroke_width(2)))
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_axis_labels_read_as_percentiles() {
+        assert_eq!(percentile_label(&0.0), "0%");
+        assert_eq!(percentile_label(&1.0), "90%");
+        assert_eq!(percentile_label(&2.0), "99%");
+        assert_eq!(percentile_label(&3.0), "99.9%");
+    }
+
+    #[test]
+    fn charts_render_as_svg() {
+        let mut h = crate::load::record::new_histogram();
+        for v in 1..1000 {
+            h.record(v * 10).unwrap();
+        }
+        let svg = latency_distribution(&[("all".into(), &h)]).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("Latency by percentile"));
+        let second = SecondRecord {
+            completed: 10,
+            errors: 1,
+            latency_sum_us: 5000,
+        };
+        assert!(over_time(&[second, second])
+            .unwrap()
+            .contains("Throughput per second"));
+    }
+}

@@ -1,0 +1,208 @@
+//! The figures of a run: throughput, mean, p50, p95, p99, max and error rate, overall and
+//! per endpoint, as a text table and as JSON for scripts.
+
+use std::fmt::Write;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::record::{new_histogram, FlowCounts, Record};
+
+/// One line of the table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub endpoint: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub refused: u64,
+    pub errors: u64,
+    pub error_rate_pct: f64,
+    pub throughput_rps: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Answers by HTTP status ("0" counts requests that got no answer).
+    pub statuses: Vec<(u16, u64)>,
+}
+
+/// A whole run's figures and how it was made.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub title: String,
+    pub command: String,
+    pub started_at: String,
+    pub window_secs: f64,
+    pub total: Row,
+    pub endpoints: Vec<Row>,
+    pub flows: FlowCounts,
+    /// Open model: send lag behind the schedule (included in every latency above).
+    pub send_lag: Option<Lag>,
+}
+
+/// Percentiles of the open model's send lag.
+#[derive(Clone, Debug, Serialize)]
+pub struct Lag {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+fn row(
+    name: &str,
+    h: &Histogram<u64>,
+    ok: u64,
+    refused: u64,
+    errors: u64,
+    statuses: Vec<(u16, u64)>,
+    secs: f64,
+) -> Row {
+    let requests = ok + refused + errors;
+    Row {
+        endpoint: name.to_string(),
+        requests,
+        ok,
+        refused,
+        errors,
+        error_rate_pct: if requests == 0 {
+            0.0
+        } else {
+            errors as f64 * 100.0 / requests as f64
+        },
+        throughput_rps: requests as f64 / secs.max(1e-9),
+        mean_ms: h.mean() / 1000.0,
+        p50_ms: ms(h.value_at_quantile(0.50)),
+        p95_ms: ms(h.value_at_quantile(0.95)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        max_ms: ms(h.max()),
+        statuses,
+    }
+}
+
+impl Summary {
+    /// Figures over a measured window of `window_secs`.
+    pub fn from_record(
+        record: &Record,
+        title: String,
+        command: String,
+        started_at: String,
+        window_secs: f64,
+    ) -> Summary {
+        let mut all = new_histogram();
+        let (mut ok, mut refused, mut errors) = (0, 0, 0);
+        let mut endpoints = Vec::new();
+        for (endpoint, r) in &record.endpoints {
+            all.add(&r.latency_us).expect("histograms share bounds");
+            ok += r.ok;
+            refused += r.refused;
+            errors += r.errors;
+            let statuses = r.statuses.iter().map(|(s, n)| (*s, *n)).collect();
+            endpoints.push(row(
+                endpoint.label(),
+                &r.latency_us,
+                r.ok,
+                r.refused,
+                r.errors,
+                statuses,
+                window_secs,
+            ));
+        }
+        Summary {
+            title,
+            command,
+            started_at,
+            window_secs,
+            total: row("all", &all, ok, refused, errors, Vec::new(), window_secs),
+            endpoints,
+            flows: record.flows,
+            send_lag: (!record.send_lag_us.is_empty()).then(|| Lag {
+                p50_ms: ms(record.send_lag_us.value_at_quantile(0.5)),
+                p99_ms: ms(record.send_lag_us.value_at_quantile(0.99)),
+                max_ms: ms(record.send_lag_us.max()),
+            }),
+        }
+    }
+
+    /// The plain-text report.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.title);
+        let _ = writeln!(out, "command: {}", self.command);
+        let _ = writeln!(
+            out,
+            "started: {}   measured window: {:.1} s",
+            self.started_at, self.window_secs
+        );
+        let _ = writeln!(
+            out,
+            "{:<36} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
+            "endpoint",
+            "requests",
+            "req/s",
+            "mean ms",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "max ms",
+            "errors"
+        );
+        for r in self.endpoints.iter().chain(std::iter::once(&self.total)) {
+            let _ = writeln!(
+                out,
+                "{:<36} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>7.2}%",
+                r.endpoint,
+                r.requests,
+                r.throughput_rps,
+                r.mean_ms,
+                r.p50_ms,
+                r.p95_ms,
+                r.p99_ms,
+                r.max_ms,
+                r.error_rate_pct
+            );
+        }
+        for r in &self.endpoints {
+            let statuses: Vec<String> = r
+                .statuses
+                .iter()
+                .map(|(s, n)| {
+                    if *s == 0 {
+                        format!("no answer x{n}")
+                    } else {
+                        format!("{s} x{n}")
+                    }
+                })
+                .collect();
+            let _ = writeln!(out, "  statuses of {}: {}", r.endpoint, statuses.join(", "));
+        }
+        let f = &self.flows;
+        if f.completed + f.sold_out + f.failed > 0 {
+            let _ = writeln!(
+                out,
+                "booking flows: {} completed ({:.1}/s), {} sold out, {} failed",
+                f.completed,
+                f.completed as f64 / self.window_secs.max(1e-9),
+                f.sold_out,
+                f.failed
+            );
+        }
+        if let Some(lag) = &self.send_lag {
+            let _ = writeln!(out, "{}", lag.sentence());
+        }
+        out
+    }
+}
+
+impl Lag {
+    pub fn sentence(&self) -> String {
+        format!(
+            "send lag behind the schedule (included in the latencies): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            self.p50_ms, self.p99_ms, self.max_ms
+        )
+    }
+}
