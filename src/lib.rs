@@ -9,6 +9,7 @@ pub mod http;
 pub mod load;
 pub mod metrics;
 pub mod queue;
+pub mod runtime;
 pub mod seed;
 pub mod store;
 pub mod ticker;

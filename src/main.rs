@@ -37,23 +37,8 @@ enum Command {
     Load(Box<load::LoadArgs>),
 }
 
-/// The tokio runtime: TOKIO_RUNTIME=current_thread runs everything on one thread;
-/// otherwise multi-threaded, with TOKIO_WORKER_THREADS workers (tokio's own variable;
-/// default one per core).
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = match std::env::var("TOKIO_RUNTIME").as_deref() {
-        Ok("current_thread") => tokio::runtime::Builder::new_current_thread(),
-        Ok("multi_thread") | Ok("") | Err(_) => tokio::runtime::Builder::new_multi_thread(),
-        Ok(other) => anyhow::bail!("TOKIO_RUNTIME={other:?}: use current_thread or multi_thread"),
-    };
-    builder
-        .enable_all()
-        .build()
-        .context("building the tokio runtime")
-}
-
 fn main() -> anyhow::Result<()> {
-    runtime()?.block_on(run_cli())
+    concert_queue::runtime::from_env()?.block_on(run_cli())
 }
 
 async fn run_cli() -> anyhow::Result<()> {
