@@ -13,12 +13,8 @@ const SIZE: (u32, u32) = (960, 420);
 const SPECTRUM_END: f64 = 5.0;
 
 fn percentile_label(x: &f64) -> String {
-    let q = 100.0 * (1.0 - 10f64.powf(-x));
-    format!("{q:.3}%")
-        .trim_end_matches('0')
-        .trim_end_matches('.')
-        .to_string()
-        .replace(".%", "%")
+    let q = format!("{:.3}", 100.0 * (1.0 - 10f64.powf(-x)));
+    format!("{}%", q.trim_end_matches('0').trim_end_matches('.'))
 }
 
 fn plot_error(err: impl std::fmt::Display) -> anyhow::Error {
@@ -53,6 +49,7 @@ pub fn latency_distribution(series: &[(String, &Histogram<u64>)]) -> anyhow::Res
         let mut chart = ChartBuilder::on(&root)
             .caption("Latency by percentile", ("sans-serif", 20))
             .margin(12)
+            .margin_right(36)
             .x_label_area_size(40)
             .y_label_area_size(64)
             .build_cartesian_2d(0f64..SPECTRUM_END, (0.01f64..top).log_scale())
@@ -85,8 +82,11 @@ pub fn latency_distribution(series: &[(String, &Histogram<u64>)]) -> anyhow::Res
     Ok(svg)
 }
 
-/// Requests and errors completed in each second, and their mean latency.
-pub fn over_time(seconds: &[SecondRecord]) -> anyhow::Result<String> {
+/// Requests and errors completed in each whole second of the window (the stragglers
+/// answered after it closed would plot as a misleading drop), and their mean latency.
+pub fn over_time(seconds: &[SecondRecord], window_secs: f64) -> anyhow::Result<String> {
+    let whole = (window_secs.floor() as usize).clamp(1, seconds.len().max(1));
+    let seconds = &seconds[..whole.min(seconds.len())];
     let n = seconds.len().max(1) as f64;
     let top_rps = seconds
         .iter()
@@ -115,6 +115,7 @@ pub fn over_time(seconds: &[SecondRecord]) -> anyhow::Result<String> {
         rps.configure_mesh()
             .x_desc("second of the window")
             .y_desc("requests/s")
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()
             .map_err(plot_error)?;
         let completed = seconds
@@ -188,8 +189,9 @@ mod tests {
             errors: 1,
             latency_sum_us: 5000,
         };
-        assert!(over_time(&[second, second])
+        assert!(over_time(&[second, second], 2.0)
             .unwrap()
             .contains("Throughput per second"));
+        assert!(over_time(&[], 0.5).unwrap().contains("<svg"));
     }
 }

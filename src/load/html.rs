@@ -23,9 +23,11 @@ pub fn report(summary: &Summary, record: &Record) -> anyhow::Result<String> {
     for r in record.endpoints.values() {
         all.add(&r.latency_us)?;
     }
-    series.push(("all".to_string(), &all));
+    if series.len() > 1 {
+        series.push(("all".to_string(), &all));
+    }
     let distribution = super::charts::latency_distribution(&series)?;
-    let timeline = super::charts::over_time(&record.seconds)?;
+    let timeline = super::charts::over_time(&record.seconds, summary.window_secs)?;
 
     let mut rows = String::new();
     for r in summary
