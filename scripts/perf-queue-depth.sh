@@ -27,29 +27,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
-hostport="${REDIS_URL#redis://}"; hostport="${hostport%%/*}"; hostport="${hostport##*@}"
-REDIS_HOST="${hostport%%:*}"; REDIS_PORT="${hostport##*:}"
-case "$REDIS_HOST" in 127.*|localhost) ;; *) echo "REDIS_URL must be on loopback" >&2; exit 2 ;; esac
-rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
-BIN=target/release/concert-queue
+source scripts/lib/perf-common.sh
 mkdir -p "$OUT"
-PIDS=() PREFIXES=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for p in "${PREFIXES[@]}"; do
-    rcli --scan --pattern "$p:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null || true
-  done
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cargo build --release --quiet --bin concert-queue
-cat > "$OUT/one-concert.json" <<'JSON'
-{"concerts": [{"id": 1, "title": "queue depth", "artist": "-", "venue": "-",
-  "schedules": [{"id": 1, "startsAt": "2027-01-01T00:00:00Z", "seats": []}]}]}
-JSON
-SHA=$(cat lua/lib/queue.lua lua/issue_token.lua | rcli -x SCRIPT LOAD)
+write_one_concert_catalog "$OUT/one-concert.json"
+SHA=$(load_issue_token_script)
 
 measure() { # depth
   local depth="$1" prefix="perfdepth$$d$1" port
@@ -66,7 +49,7 @@ measure() { # depth
     TOKEN_SECRET="queue-depth-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 QUEUE_MAX_ACTIVE=0 \
     WAIT_IDLE_TIMEOUT_SECS=0 RUST_LOG=warn "$BIN" serve >"$OUT/server-$depth.log" 2>&1 &
   PIDS+=($!)
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_for "http://127.0.0.1:$port/health"
   "$BIN" load --target "http://127.0.0.1:$port" --scenario status --model open --rate "$RATE" \
     --users "$USERS" --seconds "$SECONDS_PER_RUN" --catalog "$OUT/one-concert.json" \
     --html "$OUT/status-at-$depth.html" --json "$OUT/status-at-$depth.json" \

@@ -37,39 +37,22 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
-hostport="${REDIS_URL#redis://}"; hostport="${hostport%%/*}"; hostport="${hostport##*@}"
-REDIS_HOST="${hostport%%:*}"; REDIS_PORT="${hostport##*:}"
-case "$REDIS_HOST" in 127.*|localhost) ;; *) echo "REDIS_URL must be on loopback" >&2; exit 2 ;; esac
-rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
+source scripts/lib/perf-common.sh
 
 # The server's defaults, which the benchmark passes to the script as the server would.
 MAX_ACTIVE=500 ADMIT_PER_SEC=100 TTL_MS=300000 BUCKET_CAPACITY=25
 PREFIX="perfsbs$$"
 TAG="$PREFIX:{c:1}"
 QUEUE_KEYS=("$TAG:meta" "$TAG:q:wait" "$TAG:q:seen" "$TAG:q:active" "$TAG:q:active_seq" "$TAG:q:seq" "$TAG:q:bucket" "$TAG:q:stats")
+PREFIXES+=("$PREFIX")
 mkdir -p "$OUT"
-PIDS=()
-
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rcli --scan --pattern "$PREFIX:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null || true
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 reset_queue() { rcli DEL "${QUEUE_KEYS[@]:1}" >/dev/null; }
-wait_for() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer at $1" >&2; exit 1; }
 
 echo "== building (release)"
 cargo build --release --quiet --bin concert-queue --example hello_server
-BIN=target/release/concert-queue
 
 # One concert, one schedule: the load tool and redis-benchmark hit the same queue keys.
-cat > "$OUT/one-concert.json" <<'JSON'
-{"concerts": [{"id": 1, "title": "side by side", "artist": "-", "venue": "-",
-  "schedules": [{"id": 1, "startsAt": "2027-01-01T00:00:00Z", "seats": []}]}]}
-JSON
+write_one_concert_catalog "$OUT/one-concert.json"
 rcli SADD "$PREFIX:concerts" 1 >/dev/null
 rcli HSET "$TAG:meta" id 1 title "side by side" >/dev/null
 
@@ -82,10 +65,7 @@ load() { # name target extra-args...
 }
 
 echo "== 1. Redis ceiling: redis-benchmark, EVALSHA issue_token, $REDIS_CLIENTS clients, $REDIS_REQUESTS requests"
-# -x passes stdin byte for byte ("$(cat ...)" would drop the final newline and change the SHA).
-SHA=$(cat lua/lib/queue.lua lua/issue_token.lua | rcli -x SCRIPT LOAD)
-[ "$SHA" = "$(cat lua/lib/queue.lua lua/issue_token.lua | sha1sum | cut -d' ' -f1)" ] \
-  || { echo "SCRIPT LOAD gave $SHA, not the server's SHA1" >&2; exit 1; }
+SHA=$(load_issue_token_script)
 reset_queue
 redis-benchmark -h "$REDIS_HOST" -p "$REDIS_PORT" -c "$REDIS_CLIENTS" -n "$REDIS_REQUESTS" -r 100000000 --csv \
   EVALSHA "$SHA" 8 "${QUEUE_KEYS[@]}" __rand_int__ "$MAX_ACTIVE" "$ADMIT_PER_SEC" "$TTL_MS" "$BUCKET_CAPACITY" \

@@ -82,83 +82,98 @@ pub fn latency_distribution(series: &[(String, &Histogram<u64>)]) -> anyhow::Res
     Ok(svg)
 }
 
+/// One line of a per-second chart: its legend, colour and points.
+type Line = (&'static str, RGBColor, Vec<(f64, f64)>);
+
+/// A chart over the seconds of the window, `0..seconds` by `0..top`.
+fn per_second_chart(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    caption: &str,
+    y_desc: &str,
+    (seconds, top): (f64, f64),
+    lines: Vec<Line>,
+) -> anyhow::Result<()> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..seconds, 0f64..top)
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("second of the window")
+        .y_desc(y_desc)
+        .y_label_formatter(&|v| {
+            if top >= 100.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        })
+        .draw()
+        .map_err(plot_error)?;
+    let with_legend = lines.len() > 1;
+    for (name, color, points) in lines {
+        let drawn = chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(plot_error)?;
+        if with_legend {
+            drawn
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        }
+    }
+    if with_legend {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)?;
+    }
+    Ok(())
+}
+
 /// Requests and errors completed in each whole second of the window (the stragglers
 /// answered after it closed would plot as a misleading drop), and their mean latency.
 pub fn over_time(seconds: &[SecondRecord], window_secs: f64) -> anyhow::Result<String> {
     let whole = (window_secs.floor() as usize).clamp(1, seconds.len().max(1));
     let seconds = &seconds[..whole.min(seconds.len())];
     let n = seconds.len().max(1) as f64;
-    let top_rps = seconds
-        .iter()
-        .map(|s| s.completed)
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64
-        * 1.15;
-    let mean_ms: Vec<f64> = seconds
-        .iter()
-        .map(|s| s.latency_sum_us as f64 / 1000.0 / s.completed.max(1) as f64)
-        .collect();
-    let top_ms = mean_ms.iter().copied().fold(0.1f64, f64::max) * 1.15;
+    let series = |value: &dyn Fn(&SecondRecord) -> f64| -> Vec<(f64, f64)> {
+        seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as f64 + 0.5, value(s)))
+            .collect()
+    };
+    let completed = series(&|s| s.completed as f64);
+    let errors = series(&|s| s.errors as f64);
+    let mean_ms = series(&|s| s.latency_sum_us as f64 / 1000.0 / s.completed.max(1) as f64);
+    let top = |points: &[(f64, f64)], floor: f64| {
+        points.iter().map(|(_, y)| *y).fold(floor, f64::max) * 1.15
+    };
+    let (top_rps, top_ms) = (top(&completed, 1.0), top(&mean_ms, 0.1));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (SIZE.0, SIZE.1 * 2)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
         let (upper, lower) = root.split_vertically(SIZE.1);
-        let mut rps = ChartBuilder::on(&upper)
-            .caption("Throughput per second", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..n, 0f64..top_rps)
-            .map_err(plot_error)?;
-        rps.configure_mesh()
-            .x_desc("second of the window")
-            .y_desc("requests/s")
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .draw()
-            .map_err(plot_error)?;
-        let completed = seconds
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (i as f64 + 0.5, s.completed as f64));
-        let errors = seconds
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (i as f64 + 0.5, s.errors as f64));
-        rps.draw_series(LineSeries::new(completed, BLUE.stroke_width(2)))
-            .map_err(plot_error)?
-            .label("completed")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-        rps.draw_series(LineSeries::new(errors, RED.stroke_width(2)))
-            .map_err(plot_error)?
-            .label("errors")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-        rps.configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
-        let mut latency = ChartBuilder::on(&lower)
-            .caption("Mean latency per second", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..n, 0f64..top_ms)
-            .map_err(plot_error)?;
-        latency
-            .configure_mesh()
-            .x_desc("second of the window")
-            .y_desc("ms")
-            .draw()
-            .map_err(plot_error)?;
-        let points = mean_ms
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (i as f64 + 0.5, *m));
-        latency
-            .draw_series(LineSeries::new(points, GREEN.stroke_width(2)))
-            .map_err(plot_error)?;
+        per_second_chart(
+            &upper,
+            "Throughput per second",
+            "requests/s",
+            (n, top_rps),
+            vec![("completed", BLUE, completed), ("errors", RED, errors)],
+        )?;
+        per_second_chart(
+            &lower,
+            "Mean latency per second",
+            "ms",
+            (n, top_ms),
+            vec![("mean latency", GREEN, mean_ms)],
+        )?;
         root.present().map_err(plot_error)?;
     }
     Ok(svg)

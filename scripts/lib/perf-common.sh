@@ -1,0 +1,46 @@
+# Shared by the perf scripts (sourced, not run): the loopback Redis from REDIS_URL, a
+# redis-cli on it, the servers and key prefixes a script started (ended and deleted on
+# exit), a free port, and waiting for a URL to answer.
+
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+hostport="${REDIS_URL#redis://}"; hostport="${hostport%%/*}"; hostport="${hostport##*@}"
+REDIS_HOST="${hostport%%:*}"; REDIS_PORT="${hostport##*:}"
+case "$REDIS_HOST" in 127.*|localhost) ;; *) echo "REDIS_URL must be on loopback" >&2; exit 2 ;; esac
+BIN=target/release/concert-queue
+PIDS=()
+PREFIXES=()
+
+rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for prefix in "${PREFIXES[@]}"; do
+    rcli --scan --pattern "$prefix:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_for() {
+  for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "no answer at $1" >&2; exit 1
+}
+
+# A catalog of one concert with one schedule, so every request hits one queue's keys.
+write_one_concert_catalog() {
+  cat > "$1" <<'JSON'
+{"concerts": [{"id": 1, "title": "perf", "artist": "-", "venue": "-",
+  "schedules": [{"id": 1, "startsAt": "2027-01-01T00:00:00Z", "seats": []}]}]}
+JSON
+}
+
+# The SHA1 of the issue_token script as the server composes it, loaded into Redis
+# (-x passes stdin byte for byte; "$(cat ...)" would drop the final newline).
+load_issue_token_script() {
+  local sha
+  sha=$(cat lua/lib/queue.lua lua/issue_token.lua | rcli -x SCRIPT LOAD)
+  [ "$sha" = "$(cat lua/lib/queue.lua lua/issue_token.lua | sha1sum | cut -d' ' -f1)" ] \
+    || { echo "SCRIPT LOAD gave $sha, not the server's SHA1" >&2; exit 1; }
+  echo "$sha"
+}
