@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: makes sure Redis, MySQL and the Kafka broker answer (scripts/services.sh),
+# then the whole cargo test suite (extra arguments go to `cargo test`), then compiles the
+# testcontainers path (`--features containers`), which needs a Docker engine to run.
+#
+#   scripts/test.sh                      # everything
+#   scripts/test.sh --test queue_tokens  # one test target
+#   scripts/test.sh -- --nocapture       # arguments for the test binaries
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "services"
+bash scripts/services.sh
+
+step "cargo test $*"
+cargo test "$@"
+
+step "cargo check --tests --features containers"
+cargo check --tests --features containers
+
+step "all tests passed"
