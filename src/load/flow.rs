@@ -36,6 +36,8 @@ enum FlowEnd {
     Completed,
     SoldOut,
     Failed,
+    /// The window closed (or the budget ran out) before the flow could finish.
+    Cut,
 }
 
 /// Runs `users` virtual users through the flow until the window or budget is over.
@@ -57,6 +59,7 @@ pub async fn run(
                         FlowEnd::Completed => counts.completed += 1,
                         FlowEnd::SoldOut => counts.sold_out += 1,
                         FlowEnd::Failed => counts.failed += 1,
+                        FlowEnd::Cut => counts.cut += 1,
                     });
                 }
             })
@@ -67,22 +70,27 @@ pub async fn run(
     }
 }
 
-/// Sends one step if the budget allows; `None` when it does not or the step failed.
+/// Sends one step if the window and budget allow: its outcome and JSON body, or how the
+/// flow ends (Cut when it may not send, Failed when the step failed).
 async fn step(
     conn: &mut Connection,
     plan: &Plan,
     recorder: &Recorder,
     endpoint: Endpoint,
     call: Call<'_>,
-) -> Option<(Outcome, Value)> {
+) -> Result<(Outcome, Value), FlowEnd> {
     if !plan.may_send() {
-        return None;
+        return Err(FlowEnd::Cut);
     }
     let (outcome, answer) = send_recorded(conn, recorder, endpoint, call, Instant::now()).await;
     let body = answer.as_ref().map(body_json).unwrap_or(Value::Null);
-    (outcome != Outcome::Error).then_some((outcome, body))
+    match outcome {
+        Outcome::Error => Err(FlowEnd::Failed),
+        _ => Ok((outcome, body)),
+    }
 }
 
+/// One buyer's whole flow; every early end (`Err`) is as telling as the full one.
 async fn one_flow(
     conn: &mut Connection,
     plan: &Plan,
@@ -90,6 +98,18 @@ async fn one_flow(
     settings: &FlowSettings,
     rng: &mut StdRng,
 ) -> FlowEnd {
+    attempt(conn, plan, recorder, settings, rng)
+        .await
+        .unwrap_or_else(|end| end)
+}
+
+async fn attempt(
+    conn: &mut Connection,
+    plan: &Plan,
+    recorder: &Recorder,
+    settings: &FlowSettings,
+    rng: &mut StdRng,
+) -> Result<FlowEnd, FlowEnd> {
     let user = plan.fresh_user();
     let concert = plan.concert(rng).clone();
     let schedule = concert.schedule(rng);
@@ -97,48 +117,33 @@ async fn one_flow(
         format!("/api/users/{user}/balance/charge"),
         json!({"amount": settings.charge_amount}).to_string(),
     );
-    if step(conn, plan, recorder, Endpoint::Charge, charge)
-        .await
-        .is_none()
-    {
-        return FlowEnd::Failed;
-    }
-    let Some((_, joined)) = step(
-        conn,
-        plan,
-        recorder,
-        Endpoint::IssueToken,
-        token_call(user, concert.id),
-    )
-    .await
-    else {
-        return FlowEnd::Failed;
-    };
-    let Some(token) = joined["token"].as_str().map(str::to_owned) else {
-        return FlowEnd::Failed;
-    };
+    step(conn, plan, recorder, Endpoint::Charge, charge).await?;
+    let join = token_call(user, concert.id);
+    let (_, joined) = step(conn, plan, recorder, Endpoint::IssueToken, join).await?;
+    let token = joined["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or(FlowEnd::Failed)?;
     let mut active = joined["status"] == "ACTIVE";
     let give_up = Instant::now() + settings.admission_limit;
     while !active {
-        if Instant::now() >= give_up.min(plan.deadline) {
-            return FlowEnd::Failed;
+        if Instant::now() >= plan.deadline {
+            return Err(FlowEnd::Cut);
+        }
+        if Instant::now() >= give_up {
+            return Err(FlowEnd::Failed);
         }
         tokio::time::sleep(POLL_EVERY).await;
         let poll = Call::get("/api/queue/status".into()).with_bearer(&token);
-        let Some((_, status)) = step(conn, plan, recorder, Endpoint::QueueStatus, poll).await
-        else {
-            return FlowEnd::Failed;
-        };
+        let (_, status) = step(conn, plan, recorder, Endpoint::QueueStatus, poll).await?;
         match status["status"].as_str() {
             Some("ACTIVE") => active = true,
             Some("WAITING") => {}
-            _ => return FlowEnd::Failed,
+            _ => return Err(FlowEnd::Failed),
         }
     }
-    let seats_call = Call::get(format!("/api/schedules/{schedule}/seats")).with_bearer(&token);
-    let Some((_, seat_map)) = step(conn, plan, recorder, Endpoint::Seats, seats_call).await else {
-        return FlowEnd::Failed;
-    };
+    let seats = Call::get(format!("/api/schedules/{schedule}/seats")).with_bearer(&token);
+    let (_, seat_map) = step(conn, plan, recorder, Endpoint::Seats, seats).await?;
     let available: Vec<u64> = seat_map["seats"]
         .as_array()
         .map(|seats| {
@@ -155,24 +160,18 @@ async fn one_flow(
             json!({"scheduleId": schedule, "seatNo": seat_no}).to_string(),
         )
         .with_bearer(&token);
-        match step(conn, plan, recorder, Endpoint::Hold, hold).await {
-            None => return FlowEnd::Failed,
-            Some((Outcome::Refused, _)) => continue,
-            Some((_, held)) => {
-                let Some(reservation) = held["reservationId"].as_str() else {
-                    return FlowEnd::Failed;
-                };
-                let pay = Call::post(
-                    "/api/payments".into(),
-                    json!({"reservationId": reservation}).to_string(),
-                )
-                .with_bearer(&token);
-                return match step(conn, plan, recorder, Endpoint::Pay, pay).await {
-                    Some(_) => FlowEnd::Completed,
-                    None => FlowEnd::Failed,
-                };
-            }
+        let (outcome, held) = step(conn, plan, recorder, Endpoint::Hold, hold).await?;
+        if outcome == Outcome::Refused {
+            continue;
         }
+        let reservation = held["reservationId"].as_str().ok_or(FlowEnd::Failed)?;
+        let pay = Call::post(
+            "/api/payments".into(),
+            json!({"reservationId": reservation}).to_string(),
+        )
+        .with_bearer(&token);
+        step(conn, plan, recorder, Endpoint::Pay, pay).await?;
+        return Ok(FlowEnd::Completed);
     }
-    FlowEnd::SoldOut
+    Ok(FlowEnd::SoldOut)
 }

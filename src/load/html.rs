@@ -52,18 +52,10 @@ pub fn report(summary: &Summary, record: &Record) -> anyhow::Result<String> {
             escape(&r.endpoint), r.requests, r.throughput_rps, r.mean_ms, r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms, r.error_rate_pct, statuses.join(" ")
         );
     }
-    let f = &summary.flows;
-    let flows = if f.completed + f.sold_out + f.failed > 0 {
-        format!(
-            "<p>Booking flows: {} completed ({:.1}/s), {} sold out, {} failed.</p>",
-            f.completed,
-            f.completed as f64 / summary.window_secs.max(1e-9),
-            f.sold_out,
-            f.failed
-        )
-    } else {
-        String::new()
-    };
+    let flows = summary
+        .flow_sentence()
+        .map(|sentence| format!("<p>{sentence}.</p>"))
+        .unwrap_or_default();
     let late = summary
         .send_lag
         .as_ref()

@@ -93,9 +93,9 @@ pub struct LoadArgs {
     /// Longest set-up (joining and waiting for ACTIVE) before the window opens.
     #[arg(long, default_value_t = 60)]
     pub setup_secs: u64,
-    /// Booking flow: won charged to each buyer.
-    #[arg(long, default_value_t = 200_000)]
-    pub charge_amount: u64,
+    /// Booking flow: won charged to each buyer (default: the catalog's dearest seat).
+    #[arg(long)]
+    pub charge_amount: Option<u64>,
     /// First user id; the default derives one from the clock so runs do not collide.
     #[arg(long)]
     pub first_user: Option<u64>,
@@ -174,7 +174,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
     match (args.scenario, args.model) {
         (Scenario::Flow, _) => {
             let settings = flow::FlowSettings {
-                charge_amount: args.charge_amount,
+                charge_amount: args.charge_amount.unwrap_or(plan.highest_price),
                 admission_limit: Duration::from_secs(args.setup_secs),
             };
             let make = || Connection::new(target.clone(), timeout);

@@ -21,6 +21,8 @@ pub struct ConcertPlan {
 #[derive(Debug)]
 pub struct Plan {
     pub concerts: Vec<ConcertPlan>,
+    /// The dearest seat of the catalog, in won: what the booking flow charges by default.
+    pub highest_price: u64,
     next_user: AtomicU64,
     remaining: AtomicU64,
     pub deadline: Instant,
@@ -51,8 +53,17 @@ impl Plan {
             !concerts.is_empty(),
             "the catalog has no concert with a schedule"
         );
+        let highest_price = catalog
+            .concerts
+            .iter()
+            .flat_map(|c| &c.schedules)
+            .flat_map(|s| &s.seats)
+            .map(|seat| seat.price)
+            .max()
+            .unwrap_or(1);
         Ok(Plan {
             concerts,
+            highest_price,
             next_user: AtomicU64::new(first_user),
             remaining: AtomicU64::new(max_requests),
             deadline,

@@ -55,6 +55,8 @@ pub struct FlowCounts {
     pub completed: u64,
     pub sold_out: u64,
     pub failed: u64,
+    /// Flows the end of the window cut short (neither success nor failure).
+    pub cut: u64,
 }
 
 /// Everything one run recorded.

@@ -180,21 +180,30 @@ impl Summary {
                 .collect();
             let _ = writeln!(out, "  statuses of {}: {}", r.endpoint, statuses.join(", "));
         }
-        let f = &self.flows;
-        if f.completed + f.sold_out + f.failed > 0 {
-            let _ = writeln!(
-                out,
-                "booking flows: {} completed ({:.1}/s), {} sold out, {} failed",
-                f.completed,
-                f.completed as f64 / self.window_secs.max(1e-9),
-                f.sold_out,
-                f.failed
-            );
+        if let Some(flows) = self.flow_sentence() {
+            let _ = writeln!(out, "{flows}");
         }
         if let Some(lag) = &self.send_lag {
             let _ = writeln!(out, "{}", lag.sentence());
         }
         out
+    }
+}
+
+impl Summary {
+    /// What the booking flows came to, when the run had any.
+    pub fn flow_sentence(&self) -> Option<String> {
+        let f = &self.flows;
+        (f.completed + f.sold_out + f.failed + f.cut > 0).then(|| {
+            format!(
+                "booking flows: {} completed ({:.1}/s), {} sold out, {} failed, {} cut short by the window's end",
+                f.completed,
+                f.completed as f64 / self.window_secs.max(1e-9),
+                f.sold_out,
+                f.failed,
+                f.cut
+            )
+        })
     }
 }
 
