@@ -1,5 +1,5 @@
-//! The application state shared by every request: configuration, Redis, the queue, the
-//! token issuance limiter and the metrics handle.
+//! The application state shared by every request: configuration, Redis, the queue,
+//! booking, the cached catalog, the token issuance limiter and the metrics handle.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -9,6 +9,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::booking::{Booking, BookingSettings};
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::queue::{Queue, QueueSettings};
@@ -19,12 +21,15 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub queue: Queue,
+    pub booking: Booking,
+    pub catalog: Catalog,
     token_limiter: Option<DefaultDirectRateLimiter>,
     pub metrics: PrometheusHandle,
 }
 
 impl App {
-    /// Builds the state; connects to Redis lazily, so a Redis outage does not stop start-up.
+    /// Builds the state; connects to Redis and MySQL lazily, so an outage of either does not
+    /// stop start-up.
     pub async fn build(config: Config) -> anyhow::Result<Arc<App>> {
         config.validate()?;
         let store = Store::connect(
@@ -39,12 +44,16 @@ impl App {
             TokenSigner::new(config.token_secret.as_bytes()),
             QueueSettings::from_config(&config),
         );
+        let booking = Booking::new(store.clone(), BookingSettings::from_config(&config));
+        let catalog = Catalog::new(&config.mysql_url, config.mysql_timeout)?;
         let token_limiter = NonZeroU32::new(config.token_rate_limit_per_sec)
             .map(|rate| RateLimiter::direct(Quota::per_second(rate)));
         Ok(Arc::new(App {
             config,
             store,
             queue,
+            booking,
+            catalog,
             token_limiter,
             metrics: crate::metrics::handle(),
         }))

@@ -9,6 +9,13 @@ use anyhow::{bail, Context};
 /// The development secret used when `TOKEN_SECRET` is unset; `serve` warns about it.
 pub const DEV_TOKEN_SECRET: &str = "concert-queue-development-secret-change-me";
 
+/// Largest balance a wallet may reach, in won: far below 2^53, so every sum the Lua
+/// scripts make is exact.
+pub const MAX_BALANCE: u64 = 1_000_000_000_000_000;
+
+/// Largest `CHARGE_MAX` accepted.
+pub const MAX_CHARGE_LIMIT: u64 = 1_000_000_000_000;
+
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -42,6 +49,16 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// How long graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Most live holds one buyer may have on one schedule.
+    pub holds_per_user: u64,
+    /// How long a seat hold lasts before the seat is AVAILABLE again.
+    pub hold_ttl: Duration,
+    /// Largest single wallet charge, in won.
+    pub charge_max: u64,
+    /// How often the background sweeper releases lapsed holds (an optimisation only).
+    pub hold_sweep_interval: Duration,
+    /// Upper bound on one MySQL catalog query before the request fails with 503.
+    pub mysql_timeout: Duration,
 }
 
 impl Default for Config {
@@ -64,6 +81,11 @@ impl Default for Config {
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            holds_per_user: 4,
+            hold_ttl: Duration::from_secs(300),
+            charge_max: 10_000_000,
+            hold_sweep_interval: Duration::from_millis(1000),
+            mysql_timeout: Duration::from_millis(2000),
         }
     }
 }
@@ -100,6 +122,11 @@ impl Config {
             max_connections: parse_or(&get, "MAX_CONNECTIONS", d.max_connections)?,
             header_read_timeout: secs_or(&get, "HEADER_READ_TIMEOUT_SECS", d.header_read_timeout)?,
             shutdown_grace: secs_or(&get, "SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
+            holds_per_user: parse_or(&get, "HOLDS_PER_USER", d.holds_per_user)?,
+            hold_ttl: secs_or(&get, "HOLD_TTL_SECS", d.hold_ttl)?,
+            charge_max: parse_or(&get, "CHARGE_MAX", d.charge_max)?,
+            hold_sweep_interval: millis_or(&get, "HOLD_SWEEP_MS", d.hold_sweep_interval)?,
+            mysql_timeout: millis_or(&get, "MYSQL_TIMEOUT_MS", d.mysql_timeout)?,
         };
         config.validate()?;
         Ok(config)
@@ -121,6 +148,18 @@ impl Config {
         }
         if self.max_connections == 0 {
             bail!("MAX_CONNECTIONS must be positive");
+        }
+        if self.holds_per_user == 0 {
+            bail!("HOLDS_PER_USER must be at least 1");
+        }
+        if self.hold_ttl.is_zero() {
+            bail!("HOLD_TTL_SECS must be at least 1");
+        }
+        if !(1..=MAX_CHARGE_LIMIT).contains(&self.charge_max) {
+            bail!("CHARGE_MAX must be between 1 and {MAX_CHARGE_LIMIT}");
+        }
+        if self.hold_sweep_interval.is_zero() || self.mysql_timeout.is_zero() {
+            bail!("HOLD_SWEEP_MS and MYSQL_TIMEOUT_MS must be positive");
         }
         Ok(())
     }
@@ -188,6 +227,38 @@ mod tests {
         assert_eq!(c.active_ttl, Duration::from_secs(300));
         assert_eq!(c.wait_idle_timeout, Duration::from_secs(120));
         assert_eq!(c.token_rate_limit_per_sec, 100);
+        assert_eq!(c.holds_per_user, 4);
+        assert_eq!(c.hold_ttl, Duration::from_secs(300));
+        assert_eq!(c.charge_max, 10_000_000);
+        assert_eq!(c.hold_sweep_interval, Duration::from_millis(1000));
+        assert_eq!(c.mysql_timeout, Duration::from_millis(2000));
+    }
+
+    #[test]
+    fn booking_settings_come_from_the_environment() {
+        let c = from(&[
+            ("HOLDS_PER_USER", "2"),
+            ("HOLD_TTL_SECS", "60"),
+            ("CHARGE_MAX", "500"),
+            ("HOLD_SWEEP_MS", "250"),
+            ("MYSQL_TIMEOUT_MS", "100"),
+        ])
+        .unwrap();
+        assert_eq!(c.holds_per_user, 2);
+        assert_eq!(c.hold_ttl, Duration::from_secs(60));
+        assert_eq!(c.charge_max, 500);
+        assert_eq!(c.hold_sweep_interval, Duration::from_millis(250));
+        assert_eq!(c.mysql_timeout, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn booking_settings_that_cannot_work_are_refused() {
+        assert!(from(&[("HOLDS_PER_USER", "0")]).is_err());
+        assert!(from(&[("HOLD_TTL_SECS", "0")]).is_err());
+        assert!(from(&[("CHARGE_MAX", "0")]).is_err());
+        assert!(from(&[("CHARGE_MAX", "1000000000000000")]).is_err());
+        assert!(from(&[("HOLD_SWEEP_MS", "0")]).is_err());
+        assert!(from(&[("CHARGE_MAX", "-5")]).is_err());
     }
 
     #[test]

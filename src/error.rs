@@ -49,6 +49,8 @@ pub enum ApiError {
     InvalidAmount { max: u64 },
     #[error("the Idempotency-Key was already used with another request")]
     IdempotencyConflict,
+    #[error("the charge would take the balance past its maximum")]
+    BalanceLimit,
     /// A bug or an unexpected backend answer: logged, never shown to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -70,7 +72,7 @@ impl ApiError {
             InvalidToken => StatusCode::UNAUTHORIZED,
             TokenNotActive | Forbidden => StatusCode::FORBIDDEN,
             SeatUnavailable | HoldLimit | HoldExpired | AlreadyConfirmed | NotHeld
-            | IdempotencyConflict => StatusCode::CONFLICT,
+            | IdempotencyConflict | BalanceLimit => StatusCode::CONFLICT,
             InsufficientBalance => StatusCode::PAYMENT_REQUIRED,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -101,6 +103,7 @@ impl ApiError {
             InsufficientBalance => "INSUFFICIENT_BALANCE",
             InvalidAmount { .. } => "INVALID_AMOUNT",
             IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            BalanceLimit => "BALANCE_LIMIT",
             Internal(_) => "INTERNAL",
         }
     }
@@ -110,6 +113,26 @@ impl ApiError {
         match self {
             ApiError::Internal(_) => "internal error".into(),
             other => other.to_string(),
+        }
+    }
+
+    /// A copy of this error, for the callers that shared one failed load of a cache.
+    pub fn shared_copy(&self) -> ApiError {
+        use ApiError::*;
+        match self {
+            NotFound => NotFound,
+            MethodNotAllowed => MethodNotAllowed,
+            BadRequest(message) => BadRequest(message.clone()),
+            PayloadTooLarge(limit) => PayloadTooLarge(*limit),
+            RateLimited { retry_after } => RateLimited {
+                retry_after: *retry_after,
+            },
+            Unavailable => Unavailable,
+            InvalidToken => InvalidToken,
+            InvalidAmount { max } => InvalidAmount { max: *max },
+            Internal(cause) => Internal(anyhow::anyhow!("{cause:#}")),
+            other => ApiError::from_script_code(other.code())
+                .unwrap_or_else(|| Internal(anyhow::anyhow!("{other}"))),
         }
     }
 
@@ -130,6 +153,7 @@ impl ApiError {
             "TOKEN_NOT_ACTIVE" => TokenNotActive,
             "FORBIDDEN" => Forbidden,
             "IDEMPOTENCY_CONFLICT" => IdempotencyConflict,
+            "BALANCE_LIMIT" => BalanceLimit,
             _ => return None,
         })
     }
@@ -173,10 +197,25 @@ mod tests {
             "TOKEN_NOT_ACTIVE",
             "FORBIDDEN",
             "IDEMPOTENCY_CONFLICT",
+            "BALANCE_LIMIT",
         ] {
             assert_eq!(ApiError::from_script_code(code).unwrap().code(), code);
         }
         assert!(ApiError::from_script_code("ERR").is_none());
+    }
+
+    #[test]
+    fn a_shared_copy_keeps_code_and_status() {
+        for err in [
+            ApiError::ScheduleNotFound,
+            ApiError::Unavailable,
+            ApiError::BadRequest("x".into()),
+            ApiError::Internal(anyhow::anyhow!("boom")),
+        ] {
+            let copy = err.shared_copy();
+            assert_eq!(copy.code(), err.code());
+            assert_eq!(copy.status(), err.status());
+        }
     }
 
     #[test]

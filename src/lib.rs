@@ -1,7 +1,10 @@
 //! concert-queue: a Redis-first ticketing engine. The hot path (queue tokens, status,
-//! activation) runs as atomic Lua scripts in Redis; hyper serves the JSON API.
+//! activation, holds, payments, charges) runs as atomic Lua scripts in Redis; hyper serves
+//! the JSON API; MySQL holds the catalog.
 
 pub mod app;
+pub mod booking;
+pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -23,8 +26,9 @@ use tokio::sync::watch;
 
 pub use config::Config;
 
-/// Runs the server on `listener` (its background ticker included) until `shutdown`
-/// resolves, then drains in-flight requests and returns.
+/// Runs the server on `listener` (its background ticker, hold sweeper and catalog
+/// migrations included) until `shutdown` resolves, then drains in-flight requests and
+/// returns.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -32,9 +36,16 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let app = app::App::build(config).await?;
     let (stop, stopped) = watch::channel(false);
-    let ticker = tokio::spawn(ticker::run(app.clone(), stopped));
-    let served = http::serve(listener, app, shutdown).await;
+    let ticker = tokio::spawn(ticker::run(app.clone(), stopped.clone()));
+    let sweeper = tokio::spawn(booking::sweeper::run(app.clone(), stopped.clone()));
+    let migrations = tokio::spawn(db::migrate_when_reachable(
+        app.config.mysql_url.clone(),
+        app.config.mysql_timeout,
+        stopped,
+    ));
+    let served = http::serve(listener, app.clone(), shutdown).await;
     let _ = stop.send(true);
-    let _ = ticker.await;
+    let _ = tokio::join!(ticker, sweeper, migrations);
+    app.catalog.close().await;
     served
 }

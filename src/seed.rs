@@ -114,10 +114,27 @@ pub async fn seed_mysql(pool: &mysql_async::Pool, catalog: &Catalog) -> anyhow::
     Ok(())
 }
 
-/// Writes what the hot path needs to Redis: the concert list and each concert's record.
+/// Writes what the hot path needs to Redis: the concert list, each concert's record, each
+/// schedule's seat map (seat -> price) and the schedule -> concert mapping. Only sets
+/// values, so running it again (even on a live system) changes nothing.
 pub async fn seed_redis(store: &Store, catalog: &Catalog) -> anyhow::Result<()> {
     let mut pipe = redis::pipe();
     for concert in &catalog.concerts {
+        for schedule in &concert.schedules {
+            pipe.hset(store.keys.schedule_concerts(), schedule.id, concert.id)
+                .ignore();
+            pipe.sadd(store.keys.concert_schedules(concert.id), schedule.id)
+                .ignore();
+            let prices: Vec<(u32, u64)> = schedule
+                .seats
+                .iter()
+                .map(|seat| (seat.seat_no, seat.price))
+                .collect();
+            if !prices.is_empty() {
+                pipe.hset_multiple(store.keys.schedule(concert.id, schedule.id).seats, &prices)
+                    .ignore();
+            }
+        }
         pipe.sadd(store.keys.concerts(), concert.id).ignore();
         pipe.hset_multiple(
             store.keys.concert_meta(concert.id),

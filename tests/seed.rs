@@ -48,9 +48,40 @@ async fn seeding_twice_loads_the_demo_catalog_once() {
             )
             .await
             .unwrap();
-        snapshots.push((counts, schedule_ids, concerts.len(), title));
+        let seat_map: std::collections::BTreeMap<u32, u64> = store
+            .query(redis::cmd("HGETALL").arg(store.keys.schedule(3, 21).seats))
+            .await
+            .unwrap();
+        let concert_of_21: u64 = store
+            .query(
+                redis::cmd("HGET")
+                    .arg(store.keys.schedule_concerts())
+                    .arg(21),
+            )
+            .await
+            .unwrap();
+        let schedules_of_3: Vec<u64> = store
+            .query(redis::cmd("SMEMBERS").arg(store.keys.concert_schedules(3)))
+            .await
+            .unwrap();
+        snapshots.push((
+            counts,
+            schedule_ids,
+            concerts.len(),
+            title,
+            (seat_map, concert_of_21, schedules_of_3.len()),
+        ));
     }
-    let (counts, schedule_ids, concerts, title) = &snapshots[0];
+    let (counts, schedule_ids, concerts, title, (seat_map, concert_of_21, schedules_of_3)) =
+        &snapshots[0];
+    assert_eq!(
+        seat_map.len(),
+        50,
+        "each schedule's seat map has its 50 seats"
+    );
+    assert!(seat_map.values().all(|&price| price > 0));
+    assert_eq!(*concert_of_21, 3);
+    assert_eq!(*schedules_of_3, 10);
     assert_eq!((counts.0, counts.1, counts.2), (10, 100, 5000));
     assert!(counts.3 > 0);
     assert_eq!(

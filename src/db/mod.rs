@@ -32,6 +32,47 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
     Ok(Pool::new(opts))
 }
 
+/// How long the server waits between attempts to migrate an unreachable MySQL.
+const MIGRATION_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Creates the database and applies the migrations once MySQL answers, retrying until it
+/// does or `stop` flips to true. The server serves meanwhile (catalog routes answer 503).
+pub async fn migrate_when_reachable(
+    url: String,
+    timeout: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut warned = false;
+    loop {
+        let attempt = async {
+            let pool = connect(&url).await?;
+            let migrated = migrate(&pool).await;
+            let _ = pool.disconnect().await;
+            migrated
+        };
+        let outcome = tokio::select! {
+            _ = stop.changed() => return,
+            outcome = tokio::time::timeout(timeout * 5, attempt) => outcome,
+        };
+        match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(err)) if !warned => {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "MySQL migrations not applied yet; retrying"
+                )
+            }
+            Err(_) if !warned => tracing::warn!("MySQL did not answer; migrations will be retried"),
+            _ => {}
+        }
+        warned = true;
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(MIGRATION_RETRY) => {}
+        }
+    }
+}
+
 /// Applies every migration not yet recorded in `schema_migrations`.
 pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
     let mut conn = pool.get_conn().await.context("connecting to MySQL")?;

@@ -1,11 +1,15 @@
 //! The hyper 1.x server: accept loop with a connection cap, header read timeout,
 //! per-request dispatch with metrics, and graceful shutdown.
 
+pub mod catalog;
 pub mod ops;
+pub mod payments;
 pub mod queue;
 pub mod request;
+pub mod reservations;
 pub mod response;
 pub mod router;
+pub mod wallet;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -89,7 +93,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let head_only = req.method() == Method::HEAD;
     let route = router::resolve(req.method(), req.uri().path());
-    let label = route.as_ref().map_or("unmatched", |r| r.label());
+    let label = route.as_ref().map_or("unmatched", Route::label);
     let mut response = match route {
         Ok(route) => dispatch(app, route, req)
             .await
@@ -111,6 +115,17 @@ async fn dispatch(
     match route {
         Route::IssueToken => queue::issue_token(app, req).await,
         Route::QueueStatus => queue::status(app, req).await,
+        Route::Concerts => catalog::concerts(app).await,
+        Route::ConcertRanking => catalog::ranking(app, req).await,
+        Route::Concert(id) => catalog::concert(app, id).await,
+        Route::ConcertSchedules(id) => catalog::schedules(app, id).await,
+        Route::SeatMap(id) => reservations::seat_map(app, req, id).await,
+        Route::HoldSeat => reservations::hold_seat(app, req).await,
+        Route::Reservation(id) => reservations::reservation(app, req, &id).await,
+        Route::CancelReservation(id) => reservations::cancel(app, req, &id).await,
+        Route::Balance(id) => wallet::balance(app, id).await,
+        Route::ChargeWallet(id) => wallet::charge(app, req, id).await,
+        Route::Pay => payments::pay(app, req).await,
         Route::Health => Ok(ops::health(app).await),
         Route::Metrics => Ok(ops::metrics(app)),
     }

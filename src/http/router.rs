@@ -5,21 +5,43 @@ use hyper::Method;
 
 use crate::error::ApiError;
 
-/// Every endpoint the server answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Every endpoint the server answers, with the ids its path carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
     IssueToken,
     QueueStatus,
+    Concerts,
+    ConcertRanking,
+    Concert(u64),
+    ConcertSchedules(u64),
+    SeatMap(u64),
+    HoldSeat,
+    Reservation(String),
+    CancelReservation(String),
+    Balance(u64),
+    ChargeWallet(u64),
+    Pay,
     Health,
     Metrics,
 }
 
 impl Route {
     /// A fixed label for metrics (never the raw path, whose ids would explode cardinality).
-    pub fn label(self) -> &'static str {
+    pub fn label(&self) -> &'static str {
         match self {
             Route::IssueToken => "POST /api/queue/token",
             Route::QueueStatus => "GET /api/queue/status",
+            Route::Concerts => "GET /api/concerts",
+            Route::ConcertRanking => "GET /api/concerts/ranking",
+            Route::Concert(_) => "GET /api/concerts/{id}",
+            Route::ConcertSchedules(_) => "GET /api/concerts/{id}/schedules",
+            Route::SeatMap(_) => "GET /api/schedules/{id}/seats",
+            Route::HoldSeat => "POST /api/reservations",
+            Route::Reservation(_) => "GET /api/reservations/{id}",
+            Route::CancelReservation(_) => "DELETE /api/reservations/{id}",
+            Route::Balance(_) => "GET /api/users/{id}/balance",
+            Route::ChargeWallet(_) => "POST /api/users/{id}/balance/charge",
+            Route::Pay => "POST /api/payments",
             Route::Health => "GET /health",
             Route::Metrics => "GET /metrics",
         }
@@ -29,18 +51,37 @@ impl Route {
 /// Resolves a request line to its route.
 pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let (allowed, route) = match segments.as_slice() {
-        ["api", "queue", "token"] => (Method::POST, Route::IssueToken),
-        ["api", "queue", "status"] => (Method::GET, Route::QueueStatus),
-        ["health"] => (Method::GET, Route::Health),
-        ["metrics"] => (Method::GET, Route::Metrics),
+    let choices: Vec<(Method, Route)> = match segments.as_slice() {
+        ["api", "queue", "token"] => vec![(Method::POST, Route::IssueToken)],
+        ["api", "queue", "status"] => vec![(Method::GET, Route::QueueStatus)],
+        ["api", "concerts"] => vec![(Method::GET, Route::Concerts)],
+        ["api", "concerts", "ranking"] => vec![(Method::GET, Route::ConcertRanking)],
+        ["api", "concerts", id] => vec![(Method::GET, Route::Concert(parse_id(id)?))],
+        ["api", "concerts", id, "schedules"] => {
+            vec![(Method::GET, Route::ConcertSchedules(parse_id(id)?))]
+        }
+        ["api", "schedules", id, "seats"] => vec![(Method::GET, Route::SeatMap(parse_id(id)?))],
+        ["api", "reservations"] => vec![(Method::POST, Route::HoldSeat)],
+        ["api", "reservations", id] => vec![
+            (Method::GET, Route::Reservation(id.to_string())),
+            (Method::DELETE, Route::CancelReservation(id.to_string())),
+        ],
+        ["api", "users", id, "balance"] => vec![(Method::GET, Route::Balance(parse_id(id)?))],
+        ["api", "users", id, "balance", "charge"] => {
+            vec![(Method::POST, Route::ChargeWallet(parse_id(id)?))]
+        }
+        ["api", "payments"] => vec![(Method::POST, Route::Pay)],
+        ["health"] => vec![(Method::GET, Route::Health)],
+        ["metrics"] => vec![(Method::GET, Route::Metrics)],
         _ => return Err(ApiError::NotFound),
     };
-    if *method == allowed || (allowed == Method::GET && *method == Method::HEAD) {
-        Ok(route)
-    } else {
-        Err(ApiError::MethodNotAllowed)
-    }
+    choices
+        .into_iter()
+        .find(|(allowed, _)| {
+            method == allowed || (*allowed == Method::GET && *method == Method::HEAD)
+        })
+        .map(|(_, route)| route)
+        .ok_or(ApiError::MethodNotAllowed)
 }
 
 /// Parses a path id: a positive integer no larger than 2^53 - 1.
@@ -75,6 +116,42 @@ mod tests {
         ));
         assert!(matches!(
             resolve(&Method::GET, "/"),
+            Err(ApiError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn booking_paths_carry_their_ids() {
+        assert_eq!(
+            resolve(&Method::GET, "/api/concerts/ranking").unwrap(),
+            Route::ConcertRanking
+        );
+        assert_eq!(
+            resolve(&Method::GET, "/api/concerts/7").unwrap(),
+            Route::Concert(7)
+        );
+        assert_eq!(
+            resolve(&Method::GET, "/api/schedules/3/seats").unwrap(),
+            Route::SeatMap(3)
+        );
+        assert_eq!(
+            resolve(&Method::DELETE, "/api/reservations/R1-2").unwrap(),
+            Route::CancelReservation("R1-2".into())
+        );
+        assert_eq!(
+            resolve(&Method::POST, "/api/users/42/balance/charge").unwrap(),
+            Route::ChargeWallet(42)
+        );
+        assert!(matches!(
+            resolve(&Method::PUT, "/api/reservations/R1-2"),
+            Err(ApiError::MethodNotAllowed)
+        ));
+        assert!(matches!(
+            resolve(&Method::GET, "/api/concerts/0"),
+            Err(ApiError::NotFound)
+        ));
+        assert!(matches!(
+            resolve(&Method::GET, "/api/users/abc/balance"),
             Err(ApiError::NotFound)
         ));
     }

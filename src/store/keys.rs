@@ -1,6 +1,6 @@
 //! Redis key names. Every key of one concert carries the hash tag `{c:<id>}`, so a
-//! concert's queue, seats and holds share one Redis Cluster slot and each script touches
-//! a single slot.
+//! concert's queue, seats and holds share one Redis Cluster slot; a wallet carries its
+//! user's tag `{u:<id>}`. lua/lib/booking.lua builds the concert keys below the same way.
 
 /// Builds key names under one prefix (one per deployment, one per test).
 #[derive(Clone, Debug)]
@@ -19,6 +19,21 @@ pub struct QueueKeys {
     pub seq: String,
     pub bucket: String,
     pub stats: String,
+}
+
+/// The keys of one schedule's seat map, all under its concert's tag.
+#[derive(Clone, Debug)]
+pub struct ScheduleKeys {
+    /// hash seatNo -> price; exists exactly when the schedule does.
+    pub seats: String,
+    /// hash seatNo -> the reservation id of its latest hold (which may have lapsed).
+    pub held: String,
+    /// sorted set reservation id -> hold expiry (ms).
+    pub holds: String,
+    /// hash seatNo -> the reservation id that bought it.
+    pub sold: String,
+    /// hash: `firstSaleMs`, `soldOutMs`.
+    pub info: String,
 }
 
 impl Keys {
@@ -45,6 +60,67 @@ impl Keys {
     /// The concert's descriptive hash; it exists exactly when the concert does.
     pub fn concert_meta(&self, concert_id: u64) -> String {
         format!("{}:meta", self.concert_tag(concert_id))
+    }
+
+    /// hash scheduleId -> concertId, so a schedule's keys can be found from its id.
+    pub fn schedule_concerts(&self) -> String {
+        format!("{}:schedules", self.prefix)
+    }
+
+    /// The set of a concert's schedule ids (read by the sweeper).
+    pub fn concert_schedules(&self, concert_id: u64) -> String {
+        format!("{}:schedules", self.concert_tag(concert_id))
+    }
+
+    pub fn schedule(&self, concert_id: u64, schedule_id: u64) -> ScheduleKeys {
+        let base = format!("{}:s:{schedule_id}", self.concert_tag(concert_id));
+        ScheduleKeys {
+            seats: format!("{base}:seats"),
+            held: format!("{base}:held"),
+            holds: format!("{base}:holds"),
+            sold: format!("{base}:sold"),
+            info: format!("{base}:info"),
+        }
+    }
+
+    /// One reservation's hash.
+    pub fn reservation(&self, concert_id: u64, reservation_id: &str) -> String {
+        format!("{}:res:{reservation_id}", self.concert_tag(concert_id))
+    }
+
+    /// The counter reservation ids of a concert are numbered from.
+    pub fn reservation_seq(&self, concert_id: u64) -> String {
+        format!("{}:res:seq", self.concert_tag(concert_id))
+    }
+
+    /// sorted set: a buyer's holds in one concert, reservation id -> expiry (ms).
+    pub fn user_holds(&self, concert_id: u64, user_id: u64) -> String {
+        format!("{}:u:{user_id}:holds", self.concert_tag(concert_id))
+    }
+
+    /// hash: a user's `balance` and `ledgerSeq` (the ledger entry counter).
+    pub fn wallet(&self, user_id: u64) -> String {
+        format!("{}:{{u:{user_id}}}:wallet", self.prefix)
+    }
+
+    /// The remembered answer to one `Idempotency-Key` of a charge.
+    pub fn charge_idempotency(&self, user_id: u64, key: &str) -> String {
+        format!("{}:{{u:{user_id}}}:idem:{key}", self.prefix)
+    }
+
+    /// The outbox stream the flush worker drains (a global key).
+    pub fn outbox(&self) -> String {
+        format!("{}:outbox", self.prefix)
+    }
+
+    /// sorted set concertId -> confirmed reservations.
+    pub fn ranking_sales(&self) -> String {
+        format!("{}:ranking:sales", self.prefix)
+    }
+
+    /// sorted set scheduleId -> ms from its first sale to its last seat.
+    pub fn ranking_soldout(&self) -> String {
+        format!("{}:ranking:soldout", self.prefix)
     }
 
     pub fn queue(&self, concert_id: u64) -> QueueKeys {
@@ -80,5 +156,28 @@ mod tests {
         ] {
             assert!(key.starts_with("cq:{c:7}:"), "{key}");
         }
+    }
+
+    #[test]
+    fn a_schedules_and_reservations_keys_share_their_concerts_tag() {
+        let keys = Keys::new("cq");
+        let s = keys.schedule(7, 3);
+        for key in [
+            &s.seats,
+            &s.held,
+            &s.holds,
+            &s.sold,
+            &s.info,
+            &keys.reservation(7, "R7-1"),
+            &keys.reservation_seq(7),
+            &keys.user_holds(7, 42),
+            &keys.concert_schedules(7),
+        ] {
+            assert!(key.starts_with("cq:{c:7}:"), "{key}");
+        }
+        assert_eq!(s.seats, "cq:{c:7}:s:3:seats");
+        assert_eq!(keys.reservation(7, "R7-1"), "cq:{c:7}:res:R7-1");
+        assert_eq!(keys.user_holds(7, 42), "cq:{c:7}:u:42:holds");
+        assert_eq!(keys.wallet(42), "cq:{u:42}:wallet");
     }
 }

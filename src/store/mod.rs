@@ -15,7 +15,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError};
 
 use crate::error::ApiError;
-pub use keys::{Keys, QueueKeys};
+pub use keys::{Keys, QueueKeys, ScheduleKeys};
 pub use scripts::Scripts;
 
 #[derive(Clone)]

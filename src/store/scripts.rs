@@ -7,7 +7,18 @@ use redis::Script;
 macro_rules! queue_script {
     ($file:literal) => {
         Script::new(concat!(
+            include_str!("../../lua/lib/common.lua"),
             include_str!("../../lua/lib/queue.lua"),
+            include_str!(concat!("../../lua/", $file))
+        ))
+    };
+}
+
+macro_rules! booking_script {
+    ($file:literal) => {
+        Script::new(concat!(
+            include_str!("../../lua/lib/common.lua"),
+            include_str!("../../lua/lib/booking.lua"),
             include_str!(concat!("../../lua/", $file))
         ))
     };
@@ -19,6 +30,13 @@ pub struct Scripts {
     pub issue_token: Script,
     pub queue_status: Script,
     pub activate: Script,
+    pub seat_map: Script,
+    pub available_seats: Script,
+    pub hold_seat: Script,
+    pub cancel_reservation: Script,
+    pub pay_reservation: Script,
+    pub charge_wallet: Script,
+    pub release_lapsed_holds: Script,
 }
 
 impl Scripts {
@@ -27,6 +45,13 @@ impl Scripts {
             issue_token: queue_script!("issue_token.lua"),
             queue_status: queue_script!("queue_status.lua"),
             activate: queue_script!("activate.lua"),
+            seat_map: booking_script!("seat_map.lua"),
+            available_seats: booking_script!("available_seats.lua"),
+            hold_seat: booking_script!("hold_seat.lua"),
+            cancel_reservation: booking_script!("cancel_reservation.lua"),
+            pay_reservation: booking_script!("pay_reservation.lua"),
+            charge_wallet: booking_script!("charge_wallet.lua"),
+            release_lapsed_holds: booking_script!("release_lapsed_holds.lua"),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! private redis-server processes for tests that must break Redis.
 #![allow(dead_code)]
 
+pub mod booking;
+pub mod mysql;
 pub mod redis_process;
 pub mod services;
 
@@ -25,11 +27,16 @@ pub fn unique_prefix(name: &str) -> String {
     format!("t:{name}:{}-{n}-{nanos}", std::process::id())
 }
 
-/// A configuration for tests: the given Redis, the given prefix, fast ticks, the limiter off.
+/// A MySQL URL nothing listens on: tests that do not use the catalog never touch MySQL.
+pub const NO_MYSQL_URL: &str = "mysql://root@127.0.0.1:1/cq_unused";
+
+/// A configuration for tests: the given Redis, the given prefix, fast ticks, the limiter off,
+/// no MySQL (catalog tests set their own database).
 pub fn test_config(redis_url: &str, prefix: &str) -> Config {
     Config {
         bind_addr: "127.0.0.1:0".parse().unwrap(),
         redis_url: redis_url.to_string(),
+        mysql_url: NO_MYSQL_URL.into(),
         key_prefix: prefix.to_string(),
         token_secret: "integration-test-secret-0123456789".into(),
         token_rate_limit_per_sec: 0,

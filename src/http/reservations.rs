@@ -1,0 +1,105 @@
+//! Seat and hold endpoints (token required): the live seat map, holding a seat, reading and
+//! cancelling a reservation.
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::request::{bearer_claims, json_body, positive_id};
+use super::response::{json, no_content, Body};
+use crate::app::App;
+use crate::booking::{Reservation, ReservationStatus};
+use crate::error::ApiError;
+use crate::time::rfc3339_millis;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HoldRequest {
+    schedule_id: u64,
+    seat_no: u64,
+}
+
+/// `GET /api/schedules/{id}/seats`
+pub async fn seat_map(
+    app: &App,
+    req: Request<Incoming>,
+    schedule_id: u64,
+) -> Result<Response<Body>, ApiError> {
+    let claims = bearer_claims(&req, app.queue.signer())?;
+    let seats = app.booking.seat_map(&claims, schedule_id).await?;
+    let available = seats
+        .iter()
+        .filter(|s| s.status == crate::booking::SeatStatus::Available)
+        .count();
+    let views: Vec<Value> = seats
+        .iter()
+        .map(|s| json!({"seatNo": s.seat_no, "price": s.price, "status": s.status.as_str()}))
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({"scheduleId": schedule_id, "availableSeats": available, "seats": views}),
+    ))
+}
+
+/// `POST /api/reservations`: 201 with the new hold.
+pub async fn hold_seat(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let claims = bearer_claims(&req, app.queue.signer())?;
+    let body: HoldRequest = json_body(req).await?;
+    let schedule_id = positive_id("scheduleId", body.schedule_id)?;
+    let seat_no = positive_id("seatNo", body.seat_no)?;
+    let hold = app.booking.hold_seat(&claims, schedule_id, seat_no).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({
+            "reservationId": hold.reservation_id,
+            "concertId": claims.concert_id,
+            "scheduleId": hold.schedule_id,
+            "seatNo": hold.seat_no,
+            "price": hold.price,
+            "status": "HELD",
+            "expiresAt": rfc3339_millis(hold.expires_at_ms),
+        }),
+    ))
+}
+
+/// `GET /api/reservations/{id}`
+pub async fn reservation(
+    app: &App,
+    req: Request<Incoming>,
+    reservation_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let claims = bearer_claims(&req, app.queue.signer())?;
+    let reservation = app.booking.reservation(&claims, reservation_id).await?;
+    Ok(json(StatusCode::OK, &reservation_view(&reservation)))
+}
+
+/// `DELETE /api/reservations/{id}`: 204; 409 ALREADY_CONFIRMED once paid.
+pub async fn cancel(
+    app: &App,
+    req: Request<Incoming>,
+    reservation_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let claims = bearer_claims(&req, app.queue.signer())?;
+    app.booking.cancel(&claims, reservation_id).await?;
+    Ok(no_content())
+}
+
+fn reservation_view(r: &Reservation) -> Value {
+    let mut view = json!({
+        "reservationId": r.id,
+        "concertId": r.concert_id,
+        "userId": r.user_id,
+        "scheduleId": r.schedule_id,
+        "seatNo": r.seat_no,
+        "price": r.price,
+        "status": r.status.as_str(),
+        "heldAt": rfc3339_millis(r.held_at_ms),
+        "expiresAt": rfc3339_millis(r.expires_at_ms),
+    });
+    if r.status == ReservationStatus::Confirmed {
+        view["paymentId"] = json!(r.payment_id);
+        view["confirmedAt"] = json!(r.confirmed_at_ms.map(rfc3339_millis));
+    }
+    view
+}

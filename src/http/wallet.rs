@@ -1,0 +1,55 @@
+//! Wallet endpoints (no token): the balance and charging it.
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::request::json_body;
+use super::response::{json, Body};
+use crate::app::App;
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+struct ChargeRequest {
+    /// Any JSON number: a negative, fractional or huge one is an INVALID_AMOUNT.
+    amount: serde_json::Number,
+}
+
+/// `GET /api/users/{id}/balance`
+pub async fn balance(app: &App, user_id: u64) -> Result<Response<Body>, ApiError> {
+    let balance = app.booking.balance(user_id).await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"userId": user_id, "balance": balance}),
+    ))
+}
+
+/// `POST /api/users/{id}/balance/charge`, honouring `Idempotency-Key`.
+pub async fn charge(
+    app: &App,
+    req: Request<Incoming>,
+    user_id: u64,
+) -> Result<Response<Body>, ApiError> {
+    let idempotency_key = match req.headers().get("idempotency-key") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::BadRequest("Idempotency-Key must be ASCII".into()))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let body: ChargeRequest = json_body(req).await?;
+    let amount = body.amount.as_u64().ok_or(ApiError::InvalidAmount {
+        max: app.booking.settings().charge_max,
+    })?;
+    let charge = app
+        .booking
+        .charge(user_id, amount, idempotency_key.as_deref())
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"userId": user_id, "balance": charge.balance}),
+    ))
+}
