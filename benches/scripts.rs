@@ -5,8 +5,8 @@
 //!   cargo bench --bench scripts               # full run
 //!   cargo bench --bench scripts -- --quick    # a short one
 //!
-//! Adding a script (hold, pay, charge) is one `fn(&mut Criterion, &RedisFixture)` below and
-//! one entry in `SCRIPT_BENCHES`.
+//! Adding a script is one `fn(&mut Criterion, &RedisFixture)` below and one entry in
+//! `SCRIPT_BENCHES`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use concert_queue::token::Claims;
 use criterion::Criterion;
-use support::{bench_settings, print_skip, RedisFixture, CONCERT};
+use support::{bench_settings, print_skip, RedisFixture, CONCERT, PRICE, SCHEDULE, SEATS};
 
 /// Every script bench, run in this order.
 const SCRIPT_BENCHES: &[fn(&mut Criterion, &RedisFixture)] = &[
@@ -25,6 +25,9 @@ const SCRIPT_BENCHES: &[fn(&mut Criterion, &RedisFixture)] = &[
     queue_status_waiting,
     queue_status_active,
     activate_batch,
+    charge_wallet,
+    hold_seat,
+    pay_reservation,
 ];
 
 /// Queue depths at which a WAITING status poll is measured; BENCH_QUEUE_DEPTHS overrides
@@ -118,8 +121,8 @@ fn queue_status_active(c: &mut Criterion, fx: &RedisFixture) {
     fx.reset_queue();
 }
 
-/// One activation tick that admits a batch of 1,000 (the bucket holds a quarter second
-/// of 4,000/s); each iteration refills the queue and the bucket outside the timing.
+/// One activation tick that admits a batch of 1,000 (the engine's batch limit; the bucket
+/// never runs dry); each iteration refills the queue and the bucket outside the timing.
 fn activate_batch(c: &mut Criterion, fx: &RedisFixture) {
     const BATCH: u64 = 1_000;
     c.bench_function("activate/admit_1000", |b| {
@@ -140,6 +143,98 @@ fn activate_batch(c: &mut Criterion, fx: &RedisFixture) {
         })
     });
     fx.reset_queue();
+}
+
+/// A wallet charge (each iteration a new user); the outbox it appends to is emptied after
+/// every sample.
+fn charge_wallet(c: &mut Criterion, fx: &RedisFixture) {
+    c.bench_function("charge_wallet", |b| {
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            fx.rt.block_on(async {
+                for _ in 0..iters {
+                    fx.booking
+                        .charge(fx.fresh_user(), PRICE, None)
+                        .await
+                        .expect("charge");
+                }
+            });
+            let elapsed = started.elapsed();
+            fx.run(redis::cmd("DEL").arg(fx.store.keys.outbox()));
+            elapsed
+        })
+    });
+}
+
+/// Holding an AVAILABLE seat with an ACTIVE token; the hold is cancelled (untimed) so the
+/// seat is free again, and each iteration is a new buyer.
+fn hold_seat(c: &mut Criterion, fx: &RedisFixture) {
+    fx.reset_queue();
+    fx.reset_seats();
+    c.bench_function("hold_seat", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            fx.rt.block_on(async {
+                for i in 0..iters {
+                    let buyer = fx.active_buyer().await;
+                    let seat_no = 1 + i % SEATS;
+                    let started = Instant::now();
+                    let hold = fx
+                        .booking
+                        .hold_seat(&buyer, SCHEDULE, seat_no)
+                        .await
+                        .expect("hold_seat");
+                    timed += started.elapsed();
+                    fx.booking
+                        .cancel(&buyer, &hold.reservation_id)
+                        .await
+                        .expect("cancel");
+                }
+            });
+            fx.reset_queue();
+            timed
+        })
+    });
+    fx.reset_seats();
+}
+
+/// Paying a hold from the wallet (seat SOLD, outbox, ranking, token end in one script);
+/// charging, joining and holding are untimed, and the seats are freed after each payment.
+fn pay_reservation(c: &mut Criterion, fx: &RedisFixture) {
+    fx.reset_queue();
+    fx.reset_seats();
+    c.bench_function("pay_reservation", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for i in 0..iters {
+                fx.rt.block_on(async {
+                    let buyer = fx.active_buyer().await;
+                    fx.booking
+                        .charge(buyer.user_id, PRICE, None)
+                        .await
+                        .expect("charge");
+                    let hold = fx
+                        .booking
+                        .hold_seat(&buyer, SCHEDULE, 1 + i % SEATS)
+                        .await
+                        .expect("hold_seat");
+                    let started = Instant::now();
+                    fx.booking
+                        .pay(&buyer, &hold.reservation_id)
+                        .await
+                        .expect("pay");
+                    timed += started.elapsed();
+                });
+                if (i + 1) % SEATS == 0 {
+                    fx.reset_seats();
+                }
+            }
+            fx.reset_seats();
+            fx.reset_queue();
+            fx.run(redis::cmd("DEL").arg(fx.store.keys.outbox()));
+            timed
+        })
+    });
 }
 
 fn main() {

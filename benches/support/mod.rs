@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use concert_queue::booking::{Booking, BookingSettings};
 use concert_queue::queue::{Queue, QueueSettings};
 use concert_queue::store::Store;
 use concert_queue::token::TokenSigner;
@@ -14,22 +15,28 @@ use crate::common::{delete_prefix, services, unique_prefix};
 
 /// The concert every script bench works on.
 pub const CONCERT: u64 = 1;
+/// Its one schedule, of `SEATS` seats at `PRICE` won each.
+pub const SCHEDULE: u64 = 1;
+pub const SEATS: u64 = 50;
+pub const PRICE: u64 = 100_000;
 
 /// A Redis to bench against, cleaned up on drop.
 pub struct RedisFixture {
     pub rt: Runtime,
     pub store: Store,
     pub queue: Queue,
+    pub booking: Booking,
     pub redis_url: String,
     next_user: AtomicU64,
 }
 
-/// Queue settings for the benches: nobody is dropped for idling, admissions are bounded
-/// only by what each bench asks for.
+/// Queue settings for the benches: nobody is dropped for idling, and the admission bucket
+/// (a quarter second of the rate) never runs dry, so admissions are bounded only by what
+/// each bench asks for.
 pub fn bench_settings(max_active: u64) -> QueueSettings {
     QueueSettings {
         max_active,
-        admit_per_sec: 4_000,
+        admit_per_sec: 4_000_000,
         active_ttl: Duration::from_secs(300),
         idle_timeout: Duration::ZERO,
     }
@@ -61,20 +68,80 @@ impl RedisFixture {
             TokenSigner::new(b"bench-secret-of-sufficient-length"),
             settings,
         );
+        let booking = Booking::new(
+            store.clone(),
+            BookingSettings {
+                holds_per_user: 4,
+                hold_ttl: Duration::from_secs(300),
+                charge_max: 10_000_000,
+            },
+        );
         let fixture = RedisFixture {
             rt,
             store,
             queue,
+            booking,
             redis_url,
             next_user: AtomicU64::new(1),
         };
-        fixture.run(
-            redis::cmd("HSET")
-                .arg(fixture.store.keys.concert_meta(CONCERT))
-                .arg("title")
-                .arg("bench"),
-        );
+        fixture.seed_catalog();
         Ok(fixture)
+    }
+
+    /// Seeds one concert with one schedule of `SEATS` seats, the way `seed` does.
+    fn seed_catalog(&self) {
+        use concert_queue::seed::{Catalog, Concert, Schedule, Seat};
+        let catalog = Catalog {
+            concerts: vec![Concert {
+                id: CONCERT,
+                title: "bench".into(),
+                artist: "bench".into(),
+                venue: "bench".into(),
+                schedules: vec![Schedule {
+                    id: SCHEDULE,
+                    starts_at: chrono::Utc::now(),
+                    seats: (1..=SEATS as u32)
+                        .map(|seat_no| Seat {
+                            seat_no,
+                            grade: "R".into(),
+                            price: PRICE,
+                        })
+                        .collect(),
+                }],
+            }],
+        };
+        self.rt
+            .block_on(concert_queue::seed::seed_redis(&self.store, &catalog))
+            .unwrap_or_else(|e| panic!("seeding the bench catalog failed: {e:#}"));
+    }
+
+    /// Makes every seat of the schedule AVAILABLE again (its price list stays).
+    pub fn reset_seats(&self) {
+        let k = self.store.keys.schedule(CONCERT, SCHEDULE);
+        self.run(
+            redis::cmd("DEL")
+                .arg(&k.held)
+                .arg(&k.holds)
+                .arg(&k.sold)
+                .arg(&k.info),
+        );
+    }
+
+    /// A fresh buyer with an ACTIVE token (the queue is empty and the bucket full).
+    pub async fn active_buyer(&self) -> concert_queue::token::Claims {
+        let issued = self
+            .queue
+            .issue_token(self.fresh_user(), CONCERT)
+            .await
+            .expect("issue_token");
+        assert!(
+            matches!(
+                issued.state,
+                concert_queue::queue::QueueState::Active { .. }
+            ),
+            "an empty queue admits at once"
+        );
+        issued.claims
     }
 
     /// A user id no earlier call returned.
