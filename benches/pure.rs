@@ -6,11 +6,13 @@
 
 use std::hint::black_box;
 
+use concert_queue::booking::{Seat, SeatStatus};
 use concert_queue::http::router::resolve;
 use concert_queue::token::{Claims, TokenSigner};
 use criterion::{criterion_group, criterion_main, Criterion};
 use hyper::Method;
 use serde::Serialize;
+use serde_json::{json, Value};
 
 /// A seat as `GET /api/schedules/{id}/seats` shows it (docs: the HTTP contract).
 #[derive(Serialize)]
@@ -69,6 +71,35 @@ fn seat_map_encoding(c: &mut Criterion) {
     let map = fifty_seat_map();
     c.bench_function("json/seat_map_50", |b| {
         b.iter(|| serde_json::to_vec(black_box(&map)).expect("encodes"))
+    });
+    // What GET /api/schedules/{id}/seats does today (src/http/reservations.rs): a
+    // `serde_json::Value` per seat built with `json!`, then encoded.
+    let seats: Vec<Seat> = map
+        .seats
+        .iter()
+        .map(|s| Seat {
+            seat_no: s.seat_no as u64,
+            price: s.price,
+            status: match s.status {
+                "SOLD" => SeatStatus::Sold,
+                "HELD" => SeatStatus::Held,
+                _ => SeatStatus::Available,
+            },
+        })
+        .collect();
+    c.bench_function("json/seat_map_50_via_value", |b| {
+        b.iter(|| {
+            let views: Vec<Value> = black_box(&seats)
+                .iter()
+                .map(
+                    |s| json!({"seatNo": s.seat_no, "price": s.price, "status": s.status.as_str()}),
+                )
+                .collect();
+            serde_json::to_vec(
+                &json!({"scheduleId": 3, "availableSeats": map.available_seats, "seats": views}),
+            )
+            .expect("encodes")
+        })
     });
 }
 
