@@ -3,9 +3,10 @@
 # 1,000,000) against the same at SHALLOW (default 1,000). For each depth: a fresh
 # concert-queue on 127.0.0.1 (admission paused, idle drop off, limiter off) under its own
 # key prefix; the queue is filled by redis-benchmark through the real issue_token script
-# (EVALSHA, the server's own SHA1); then the load tool's status scenario polls at the
-# tail in the open model (-r 1e9 random user ids, so a few repeat: the actual depth is
-# printed). Prints both p99s and their ratio; deletes its keys at the end.
+# (EVALSHA of the server's exact source, loaded by examples/load_script; -r 1e9 random
+# user ids, so a few repeat: the actual depth is printed); then the load tool's status
+# scenario polls at the tail in the open model. Prints both p99s and their ratio; deletes
+# its keys at the end.
 #
 # usage: scripts/perf-queue-depth.sh [--shallow 1000] [--deep 1000000] [--rate 2000]
 #                                    [--users 64] [--seconds 20] [--out DIR]
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --users) USERS="$2"; shift 2 ;;
     --seconds) SECONDS_PER_RUN="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -30,7 +31,7 @@ done
 source scripts/lib/perf-common.sh
 mkdir -p "$OUT"
 
-cargo build --release --quiet --bin concert-queue
+cargo build --release --quiet --bin concert-queue --example load_script
 write_one_concert_catalog "$OUT/one-concert.json"
 SHA=$(load_issue_token_script)
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 5's side-by-side run, on this machine, in one go:
 #   1. the Redis ceiling: redis-benchmark running the issue_token script by EVALSHA (the
-#      same composed source the server loads: lua/lib/queue.lua + lua/issue_token.lua),
-#      with the same keys and arguments the server passes;
+#      exact source the server loads, put there by examples/load_script), with the same
+#      keys and arguments the server passes;
 #   2. the HTTP ceiling: examples/hello_server under the load tool's token scenario;
 #   3. concert-queue under the same token scenario (TOKEN_RATE_LIMIT_PER_SEC=0), and with
 #      --variants also one multiplexed connection vs a bb8 pool, the limiter on with a
@@ -49,7 +49,7 @@ mkdir -p "$OUT"
 reset_queue() { rcli DEL "${QUEUE_KEYS[@]:1}" >/dev/null; }
 
 echo "== building (release)"
-cargo build --release --quiet --bin concert-queue --example hello_server
+cargo build --release --quiet --bin concert-queue --example hello_server --example load_script
 
 # One concert, one schedule: the load tool and redis-benchmark hit the same queue keys.
 write_one_concert_catalog "$OUT/one-concert.json"
@@ -72,6 +72,9 @@ redis-benchmark -h "$REDIS_HOST" -p "$REDIS_PORT" -c "$REDIS_CLIENTS" -n "$REDIS
   | tee "$OUT/redis-benchmark.csv"
 redis_column() { tail -n 1 "$OUT/redis-benchmark.csv" | awk -F'","' -v c="$1" '{gsub(/"/, "", $c); print $c}'; }
 REDIS_RPS=$(redis_column 2)
+ISSUED=$(( $(rcli ZCARD "$TAG:q:wait") + $(rcli ZCARD "$TAG:q:active") ))
+[ "$ISSUED" -gt 0 ] || { echo "redis-benchmark issued no token: the script failed (see above)" >&2; exit 1; }
+echo "   tokens in the queue after the benchmark: $ISSUED"
 reset_queue
 
 echo "== 2. HTTP ceiling: hello_server, token scenario, $USERS users, $SECONDS_PER_RUN s"

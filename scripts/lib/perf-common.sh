@@ -35,12 +35,8 @@ write_one_concert_catalog() {
 JSON
 }
 
-# The SHA1 of the issue_token script as the server composes it, loaded into Redis
-# (-x passes stdin byte for byte; "$(cat ...)" would drop the final newline).
+# Loads the issue_token script exactly as the server composes it (examples/load_script,
+# built by the calling script) and prints its SHA1.
 load_issue_token_script() {
-  local sha
-  sha=$(cat lua/lib/queue.lua lua/issue_token.lua | rcli -x SCRIPT LOAD)
-  [ "$sha" = "$(cat lua/lib/queue.lua lua/issue_token.lua | sha1sum | cut -d' ' -f1)" ] \
-    || { echo "SCRIPT LOAD gave $sha, not the server's SHA1" >&2; exit 1; }
-  echo "$sha"
+  REDIS_URL="$REDIS_URL" target/release/examples/load_script issue_token
 }
