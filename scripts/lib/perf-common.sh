@@ -1,6 +1,7 @@
 # Shared by the perf scripts (sourced, not run): the loopback Redis from REDIS_URL, a
 # redis-cli on it, the servers and key prefixes a script started (ended and deleted on
-# exit), a free port, and waiting for a URL to answer.
+# exit, then the script's own `on_cleanup` if it defines one), a free port, and waiting
+# for a URL to answer.
 
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 hostport="${REDIS_URL#redis://}"; hostport="${hostport%%/*}"; hostport="${hostport##*@}"
@@ -14,6 +15,7 @@ rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
 
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if declare -F on_cleanup >/dev/null; then on_cleanup || true; fi
   for prefix in "${PREFIXES[@]}"; do
     rcli --scan --pattern "$prefix:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null || true
   done
