@@ -55,7 +55,7 @@ measure() { # depth
     --users "$USERS" --seconds "$SECONDS_PER_RUN" --catalog "$OUT/one-concert.json" \
     --html "$OUT/status-at-$depth.html" --json "$OUT/status-at-$depth.json" \
     --title "queue status with $depth waiting" > "$OUT/status-at-$depth.txt"
-  sed -n '4,6p;$p' "$OUT/status-at-$depth.txt"
+  grep -E '^(machine|endpoint|all |send lag)' "$OUT/status-at-$depth.txt"
   kill "${PIDS[-1]}"
 }
 

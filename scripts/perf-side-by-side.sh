@@ -61,7 +61,7 @@ load() { # name target extra-args...
   "$BIN" load --target "$target" --scenario token --users "$USERS" --seconds "$SECONDS_PER_RUN" \
     --catalog "$OUT/one-concert.json" --html "$OUT/$name.html" --json "$OUT/$name.json" \
     --title "side by side: $name" $LOAD_ARGS "$@" > "$OUT/$name.txt"
-  sed -n '4,6p' "$OUT/$name.txt"
+  grep -E '^(machine|endpoint|all |send lag)' "$OUT/$name.txt"
 }
 
 echo "== 1. Redis ceiling: redis-benchmark, EVALSHA issue_token, $REDIS_CLIENTS clients, $REDIS_REQUESTS requests"

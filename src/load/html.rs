@@ -27,7 +27,7 @@ pub fn report(summary: &Summary, record: &Record) -> anyhow::Result<String> {
         series.push(("all".to_string(), &all));
     }
     let distribution = super::charts::latency_distribution(&series)?;
-    let timeline = super::charts::over_time(&record.seconds, summary.window_secs)?;
+    let timeline = super::charts::over_time(&record.seconds, summary.run.window_secs)?;
 
     let mut rows = String::new();
     for r in summary
@@ -67,7 +67,7 @@ pub fn report(summary: &Summary, record: &Record) -> anyhow::Result<String> {
 <style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:3px 8px;text-align:right}}td:first-child,td:last-child{{text-align:left}}code{{background:#f4f4f4;padding:2px 4px}}</style>
 </head><body>
 <h1>{title}</h1>
-<p>Command: <code>{command}</code><br>Started {started}; measured window {window:.1} s.</p>
+<p>Command: <code>{command}</code><br>Started {started}; measured window {window:.1} s.<br>{machine}.</p>
 <table><tr><th>endpoint</th><th>requests</th><th>req/s</th><th>mean ms</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>errors</th><th>statuses</th></tr>
 {rows}</table>
 {flows}{late}
@@ -77,9 +77,10 @@ pub fn report(summary: &Summary, record: &Record) -> anyhow::Result<String> {
 {timeline}
 </body></html>
 "#,
-        title = escape(&summary.title),
-        command = escape(&summary.command),
-        started = escape(&summary.started_at),
-        window = summary.window_secs,
+        title = escape(&summary.run.title),
+        command = escape(&summary.run.command),
+        started = escape(&summary.run.started_at),
+        window = summary.run.window_secs,
+        machine = escape(&summary.run.machine.sentence()),
     ))
 }

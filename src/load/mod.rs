@@ -12,6 +12,7 @@ pub mod closed;
 pub mod endpoint;
 pub mod flow;
 pub mod html;
+pub mod machine;
 pub mod mix;
 pub mod open;
 pub mod plan;
@@ -169,6 +170,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
         Duration::from_millis(args.think_ms),
     )?);
     let recorder = Recorder::new(start);
+    let machine = machine::Machine::before_run();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     eprintln!("running for {} s", window.as_secs());
     match (args.scenario, args.model) {
@@ -187,13 +189,14 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
     }
     let window_secs = start.elapsed().as_secs_f64();
     let record = recorder.snapshot();
-    let summary = Summary::from_record(
-        &record,
-        title(&args),
-        command_line(),
+    let run = summary::RunInfo {
+        title: title(&args),
+        command: command_line(),
         started_at,
         window_secs,
-    );
+        machine: machine.after_run(),
+    };
+    let summary = Summary::from_record(&record, run);
     write_reports(&args, &summary, &record)?;
     Ok(summary)
 }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::machine::Machine;
 use super::record::{new_histogram, FlowCounts, Record};
 
 /// One line of the table.
@@ -27,13 +28,21 @@ pub struct Row {
     pub statuses: Vec<(u16, u64)>,
 }
 
-/// A whole run's figures and how it was made.
+/// How a run was made: its title, command line, start, window and machine.
 #[derive(Clone, Debug, Serialize)]
-pub struct Summary {
+pub struct RunInfo {
     pub title: String,
     pub command: String,
     pub started_at: String,
     pub window_secs: f64,
+    pub machine: Machine,
+}
+
+/// A whole run's figures and how it was made.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub run: RunInfo,
     pub total: Row,
     pub endpoints: Vec<Row>,
     pub flows: FlowCounts,
@@ -85,14 +94,9 @@ fn row(
 }
 
 impl Summary {
-    /// Figures over a measured window of `window_secs`.
-    pub fn from_record(
-        record: &Record,
-        title: String,
-        command: String,
-        started_at: String,
-        window_secs: f64,
-    ) -> Summary {
+    /// Figures over the run's measured window.
+    pub fn from_record(record: &Record, run: RunInfo) -> Summary {
+        let window_secs = run.window_secs;
         let mut all = new_histogram();
         let (mut ok, mut refused, mut errors) = (0, 0, 0);
         let mut endpoints = Vec::new();
@@ -113,10 +117,7 @@ impl Summary {
             ));
         }
         Summary {
-            title,
-            command,
-            started_at,
-            window_secs,
+            run,
             total: row("all", &all, ok, refused, errors, Vec::new(), window_secs),
             endpoints,
             flows: record.flows,
@@ -131,13 +132,15 @@ impl Summary {
     /// The plain-text report.
     pub fn text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{}", self.title);
-        let _ = writeln!(out, "command: {}", self.command);
+        let run = &self.run;
+        let _ = writeln!(out, "{}", run.title);
+        let _ = writeln!(out, "command: {}", run.command);
         let _ = writeln!(
             out,
             "started: {}   measured window: {:.1} s",
-            self.started_at, self.window_secs
+            run.started_at, run.window_secs
         );
+        let _ = writeln!(out, "{}", run.machine.sentence());
         let _ = writeln!(
             out,
             "{:<36} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
@@ -198,7 +201,7 @@ impl Summary {
             format!(
                 "booking flows: {} completed ({:.1}/s), {} sold out, {} failed, {} cut short by the window's end",
                 f.completed,
-                f.completed as f64 / self.window_secs.max(1e-9),
+                f.completed as f64 / self.run.window_secs.max(1e-9),
                 f.sold_out,
                 f.failed,
                 f.cut
