@@ -49,6 +49,23 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// How long graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// The topic the flush worker publishes confirmed reservations to.
+    pub kafka_topic: String,
+    /// Partitions and replication factor the worker creates the topic with when missing.
+    pub kafka_topic_partitions: i32,
+    pub kafka_topic_replication: i32,
+    /// Outbox entries the flush worker reads, writes and acknowledges at a time.
+    pub flush_batch_size: usize,
+    /// A pending outbox entry idle this long belongs to a dead worker and is claimed.
+    pub flush_claim_idle: Duration,
+    /// Deliveries after which an entry that keeps failing goes to the dead-letter stream.
+    pub flush_max_deliveries: u64,
+    /// Upper bound on one MySQL batch and on one Kafka delivery before the batch is retried.
+    pub flush_sink_timeout: Duration,
+    /// How long the worker sleeps when the outbox is empty.
+    pub flush_idle_poll: Duration,
+    /// Where the worker serves Prometheus metrics; `None` (`FLUSH_METRICS_ADDR=off`) serves none.
+    pub flush_metrics_addr: Option<SocketAddr>,
     /// Most live holds one buyer may have on one schedule.
     pub holds_per_user: u64,
     /// How long a seat hold lasts before the seat is AVAILABLE again.
@@ -81,6 +98,15 @@ impl Default for Config {
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            kafka_topic: "reservation-confirmed".into(),
+            kafka_topic_partitions: 3,
+            kafka_topic_replication: 1,
+            flush_batch_size: 500,
+            flush_claim_idle: Duration::from_secs(30),
+            flush_max_deliveries: 5,
+            flush_sink_timeout: Duration::from_secs(30),
+            flush_idle_poll: Duration::from_millis(200),
+            flush_metrics_addr: Some("127.0.0.1:9464".parse().expect("valid default address")),
             holds_per_user: 4,
             hold_ttl: Duration::from_secs(300),
             charge_max: 10_000_000,
@@ -122,6 +148,27 @@ impl Config {
             max_connections: parse_or(&get, "MAX_CONNECTIONS", d.max_connections)?,
             header_read_timeout: secs_or(&get, "HEADER_READ_TIMEOUT_SECS", d.header_read_timeout)?,
             shutdown_grace: secs_or(&get, "SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
+            kafka_topic: get("KAFKA_TOPIC").unwrap_or(d.kafka_topic),
+            kafka_topic_partitions: parse_or(
+                &get,
+                "KAFKA_TOPIC_PARTITIONS",
+                d.kafka_topic_partitions,
+            )?,
+            kafka_topic_replication: parse_or(
+                &get,
+                "KAFKA_TOPIC_REPLICATION",
+                d.kafka_topic_replication,
+            )?,
+            flush_batch_size: parse_or(&get, "FLUSH_BATCH_SIZE", d.flush_batch_size)?,
+            flush_claim_idle: secs_or(&get, "FLUSH_CLAIM_IDLE_SECS", d.flush_claim_idle)?,
+            flush_max_deliveries: parse_or(&get, "FLUSH_MAX_DELIVERIES", d.flush_max_deliveries)?,
+            flush_sink_timeout: secs_or(&get, "FLUSH_SINK_TIMEOUT_SECS", d.flush_sink_timeout)?,
+            flush_idle_poll: millis_or(&get, "FLUSH_IDLE_POLL_MS", d.flush_idle_poll)?,
+            flush_metrics_addr: match get("FLUSH_METRICS_ADDR") {
+                Some(raw) if raw.trim().eq_ignore_ascii_case("off") => None,
+                Some(_) => Some(parse_or(&get, "FLUSH_METRICS_ADDR", d.bind_addr)?),
+                None => d.flush_metrics_addr,
+            },
             holds_per_user: parse_or(&get, "HOLDS_PER_USER", d.holds_per_user)?,
             hold_ttl: secs_or(&get, "HOLD_TTL_SECS", d.hold_ttl)?,
             charge_max: parse_or(&get, "CHARGE_MAX", d.charge_max)?,
@@ -148,6 +195,24 @@ impl Config {
         }
         if self.max_connections == 0 {
             bail!("MAX_CONNECTIONS must be positive");
+        }
+        if self.kafka_topic.is_empty() || self.kafka_topic.len() > 249 {
+            bail!("KAFKA_TOPIC must be 1 to 249 characters");
+        }
+        if self.kafka_topic_partitions < 1 || self.kafka_topic_replication < 1 {
+            bail!("KAFKA_TOPIC_PARTITIONS and KAFKA_TOPIC_REPLICATION must be at least 1");
+        }
+        if !(1..=10_000).contains(&self.flush_batch_size) {
+            bail!("FLUSH_BATCH_SIZE must be between 1 and 10000");
+        }
+        if self.flush_claim_idle.is_zero() || self.flush_sink_timeout.is_zero() {
+            bail!("FLUSH_CLAIM_IDLE_SECS and FLUSH_SINK_TIMEOUT_SECS must be at least 1");
+        }
+        if self.flush_max_deliveries == 0 {
+            bail!("FLUSH_MAX_DELIVERIES must be at least 1");
+        }
+        if self.flush_idle_poll.is_zero() {
+            bail!("FLUSH_IDLE_POLL_MS must be positive");
         }
         if self.holds_per_user == 0 {
             bail!("HOLDS_PER_USER must be at least 1");
@@ -227,11 +292,62 @@ mod tests {
         assert_eq!(c.active_ttl, Duration::from_secs(300));
         assert_eq!(c.wait_idle_timeout, Duration::from_secs(120));
         assert_eq!(c.token_rate_limit_per_sec, 100);
+        assert_eq!(c.kafka_topic, "reservation-confirmed");
+        assert_eq!(c.kafka_topic_partitions, 3);
+        assert_eq!(c.kafka_topic_replication, 1);
+        assert_eq!(c.flush_batch_size, 500);
+        assert_eq!(c.flush_claim_idle, Duration::from_secs(30));
+        assert_eq!(c.flush_max_deliveries, 5);
+        assert_eq!(c.flush_sink_timeout, Duration::from_secs(30));
+        assert_eq!(c.flush_idle_poll, Duration::from_millis(200));
+        assert_eq!(c.flush_metrics_addr.unwrap().to_string(), "127.0.0.1:9464");
         assert_eq!(c.holds_per_user, 4);
         assert_eq!(c.hold_ttl, Duration::from_secs(300));
         assert_eq!(c.charge_max, 10_000_000);
         assert_eq!(c.hold_sweep_interval, Duration::from_millis(1000));
         assert_eq!(c.mysql_timeout, Duration::from_millis(2000));
+    }
+
+    #[test]
+    fn flush_settings_come_from_the_environment() {
+        let c = from(&[
+            ("KAFKA_TOPIC", "t-1"),
+            ("FLUSH_BATCH_SIZE", "50"),
+            ("FLUSH_CLAIM_IDLE_SECS", "2"),
+            ("FLUSH_MAX_DELIVERIES", "3"),
+            ("FLUSH_SINK_TIMEOUT_SECS", "4"),
+            ("FLUSH_IDLE_POLL_MS", "10"),
+            ("FLUSH_METRICS_ADDR", "0.0.0.0:9999"),
+        ])
+        .unwrap();
+        assert_eq!(c.kafka_topic, "t-1");
+        assert_eq!(c.flush_batch_size, 50);
+        assert_eq!(c.flush_claim_idle, Duration::from_secs(2));
+        assert_eq!(c.flush_max_deliveries, 3);
+        assert_eq!(c.flush_sink_timeout, Duration::from_secs(4));
+        assert_eq!(c.flush_idle_poll, Duration::from_millis(10));
+        assert_eq!(c.flush_metrics_addr.unwrap().port(), 9999);
+        assert!(from(&[("FLUSH_METRICS_ADDR", "off")])
+            .unwrap()
+            .flush_metrics_addr
+            .is_none());
+    }
+
+    #[test]
+    fn bad_flush_settings_are_refused() {
+        for (name, value) in [
+            ("FLUSH_BATCH_SIZE", "0"),
+            ("FLUSH_BATCH_SIZE", "10001"),
+            ("FLUSH_CLAIM_IDLE_SECS", "0"),
+            ("FLUSH_MAX_DELIVERIES", "0"),
+            ("FLUSH_SINK_TIMEOUT_SECS", "0"),
+            ("FLUSH_IDLE_POLL_MS", "0"),
+            ("KAFKA_TOPIC_PARTITIONS", "0"),
+        ] {
+            assert!(from(&[(name, value)]).is_err(), "{name}={value}");
+        }
+        let err = from(&[("FLUSH_METRICS_ADDR", "nowhere")]).unwrap_err();
+        assert!(err.to_string().contains("FLUSH_METRICS_ADDR"));
     }
 
     #[test]

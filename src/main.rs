@@ -29,10 +29,17 @@ enum Command {
     },
     /// Drain the outbox into MySQL and Kafka.
     Flush {
-        /// Drain what is there, then exit.
+        /// Drain what is there (entries dead workers left pending past
+        /// FLUSH_CLAIM_IDLE_SECS included), then exit.
         #[arg(long)]
         once: bool,
+        /// Move every dead-letter entry back into the outbox, then exit.
+        #[arg(long, conflicts_with = "once")]
+        replay_dead: bool,
     },
+    /// Rebuild Redis (catalog, sold seats, reservations, rankings, wallets) from MySQL
+    /// after Redis lost its data; refuses while Redis holds live state.
+    Restore,
     /// Load a running server on this machine and report (see docs/performance.md).
     Load(Box<load::LoadArgs>),
 }
@@ -57,9 +64,8 @@ async fn run_cli() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Seed { catalog } => run_seed(config, &catalog).await,
-        Command::Flush { .. } => {
-            anyhow::bail!("the flush worker is not built yet (tracked by issue 4)")
-        }
+        Command::Flush { once, replay_dead } => run_flush(config, once, replay_dead).await,
+        Command::Restore => run_restore(config).await,
         Command::Load(_) => unreachable!("handled above"),
     }
 }
@@ -95,6 +101,71 @@ async fn run_seed(config: Config, catalog_path: &std::path::Path) -> anyhow::Res
         concerts = catalog.concerts.len(),
         seats = catalog.seat_count(),
         "catalog seeded into MySQL and Redis"
+    );
+    Ok(())
+}
+
+async fn run_flush(config: Config, once: bool, replay_dead: bool) -> anyhow::Result<()> {
+    use concert_queue::flush::{consumer_name, Outbox, Worker};
+    if replay_dead {
+        let store = Store::connect(
+            &config.redis_url,
+            &config.key_prefix,
+            config.redis_timeout,
+            0,
+        )
+        .await?;
+        let moved = Outbox::new(store, consumer_name()).replay_dead().await?;
+        tracing::info!(moved, "dead-letter entries moved back to the outbox");
+        return Ok(());
+    }
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    if once {
+        let mut worker = Worker::start(&config).await?;
+        let report = worker.drain(10).await?;
+        tracing::info!(
+            batches = report.batches,
+            acked = report.acked,
+            duplicates = report.duplicates,
+            dead_lettered = report.dead_lettered,
+            "outbox drained"
+        );
+        return Ok(());
+    }
+    if let Some(addr) = config.flush_metrics_addr {
+        concert_queue::metrics::serve(addr)?;
+        tracing::info!(%addr, "serving flush metrics");
+    }
+    let Some(mut worker) = Worker::start_when_ready(&config, &mut stopped).await? else {
+        return Ok(());
+    };
+    worker.run(stopped).await
+}
+
+async fn run_restore(config: Config) -> anyhow::Result<()> {
+    let store = Store::connect(
+        &config.redis_url,
+        &config.key_prefix,
+        config.redis_timeout,
+        0,
+    )
+    .await?;
+    let pool = db::connect(&config.mysql_url).await?;
+    db::migrate(&pool).await?;
+    let restored = concert_queue::restore::restore(&store, &pool).await;
+    pool.disconnect().await.context("closing MySQL")?;
+    let restored = restored?;
+    tracing::info!(
+        concerts = restored.concerts,
+        reservations = restored.reservations,
+        sold_out_schedules = restored.sold_out_schedules,
+        wallets = restored.wallets,
+        idempotency_keys = restored.idempotency_keys,
+        "Redis rebuilt from MySQL"
     );
     Ok(())
 }

@@ -1,8 +1,11 @@
-//! Prometheus metrics: one process-wide recorder, rendered by `GET /metrics`.
+//! Prometheus metrics: one process-wide recorder, rendered by the server's `GET /metrics`
+//! or served by the exporter's own listener in the flush worker.
 
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds, fine around the 1-20 ms where the hot path lives.
@@ -10,15 +13,41 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+fn builder() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
+        .expect("buckets are non-empty")
+}
+
+/// Installs the process's recorder with the exporter's own HTTP listener serving the
+/// Prometheus text at `addr` (for processes without the API server: the flush worker).
+/// Must run inside the Tokio runtime, before anything records.
+pub fn serve(addr: SocketAddr) -> anyhow::Result<PrometheusHandle> {
+    let (recorder, exporter) = builder()
+        .with_http_listener(addr)
+        .build()
+        .with_context(|| format!("starting the metrics listener on {addr}"))?;
+    let handle = recorder.handle();
+    HANDLE
+        .set(handle.clone())
+        .map_err(|_| anyhow::anyhow!("the metrics recorder is already installed"))?;
+    metrics::set_global_recorder(recorder)
+        .map_err(|_| anyhow::anyhow!("another metrics recorder is already installed"))?;
+    tokio::spawn(async move {
+        if let Err(err) = exporter.await {
+            tracing::error!(error = ?err, "the metrics listener stopped");
+        }
+    });
+    Ok(handle)
+}
+
 /// The process's recorder, installed on first use.
 pub fn handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
-                .expect("buckets are non-empty")
-                .build_recorder();
+            let recorder = builder().build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (an embedding application's);
             // then ours still renders what it records through the handle.

@@ -6,8 +6,14 @@ use mysql_async::prelude::*;
 use mysql_async::{Opts, OptsBuilder, Pool};
 
 /// Migrations in order: (version, name, SQL). Each is idempotent (`IF NOT EXISTS`).
-const MIGRATIONS: &[(u32, &str, &str)] =
-    &[(1, "catalog", include_str!("migrations/0001_catalog.sql"))];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "catalog", include_str!("migrations/0001_catalog.sql")),
+    (
+        2,
+        "outbox_sinks",
+        include_str!("migrations/0002_outbox_sinks.sql"),
+    ),
+];
 
 /// Opens a pool on `url`, creating its database first if it does not exist.
 pub async fn connect(url: &str) -> anyhow::Result<Pool> {
@@ -128,6 +134,8 @@ mod tests {
     #[test]
     fn migrations_split_into_statements() {
         let n = super::statements(super::MIGRATIONS[0].2).count();
+        assert_eq!(n, 3);
+        let n = super::statements(super::MIGRATIONS[1].2).count();
         assert_eq!(n, 3);
     }
 }

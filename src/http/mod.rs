@@ -41,6 +41,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(app.config.max_connections));
+    metrics::gauge!("http_connections_max").set(app.config.max_connections as f64);
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -71,9 +72,11 @@ pub async fn serve(
             async move { Ok::<_, Infallible>(handle(&app, req).await) }
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        metrics::gauge!("http_connections_open").increment(1.0);
         tokio::spawn(async move {
             let _ = connection.await;
             drop(permit);
+            metrics::gauge!("http_connections_open").decrement(1.0);
         });
     }
 

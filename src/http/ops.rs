@@ -6,9 +6,14 @@ use serde_json::json;
 use super::response::{json, with_body, Body};
 use crate::app::App;
 
-/// 200 with each dependency's state, or 503 when Redis does not answer.
+/// 200 with each dependency's state and the outbox lag, or 503 when Redis does not answer.
 pub async fn health(app: &App) -> Response<Body> {
     let redis_up = app.store.ping().await.is_ok();
+    let outbox = match redis_up {
+        true => crate::flush::lag(&app.store).await.ok(),
+        false => None,
+    }
+    .map(|lag| json!({"lagEntries": lag.entries, "pendingEntries": lag.pending, "lagSeconds": lag.seconds()}));
     let (status, word) = if redis_up {
         (StatusCode::OK, "UP")
     } else {
@@ -19,6 +24,7 @@ pub async fn health(app: &App) -> Response<Body> {
         &json!({
             "status": word,
             "redis": {"status": word},
+            "outbox": outbox,
         }),
     )
 }

@@ -123,6 +123,11 @@ impl Keys {
         format!("{}:ranking:soldout", self.prefix)
     }
 
+    /// Where the flush worker moves outbox entries that kept failing, with the reason.
+    pub fn outbox_dead(&self) -> String {
+        format!("{}:outbox:dead", self.prefix)
+    }
+
     pub fn queue(&self, concert_id: u64) -> QueueKeys {
         let tag = self.concert_tag(concert_id);
         QueueKeys {

@@ -1,0 +1,163 @@
+//! The Kafka sink: the topic created when missing (AdminClient), and every confirmed
+//! reservation published with the idempotent producer (acks=all), key = reservation id,
+//! awaiting each delivery report.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
+
+use super::event::ReservationConfirmed;
+use crate::Config;
+
+/// How one message's publication failed.
+#[derive(Debug)]
+pub enum PublishError {
+    /// The broker refused this message itself (too large, invalid): retrying cannot help.
+    Rejected(String),
+    /// The broker was unreachable, timed out, or the topic is missing: retry later.
+    Unavailable(String),
+}
+
+/// Producer, admin client and the topic settings.
+pub struct KafkaSink {
+    brokers: String,
+    topic: String,
+    partitions: i32,
+    replication: i32,
+    timeout: Duration,
+    producer: FutureProducer,
+    admin: AdminClient<DefaultClientContext>,
+}
+
+impl KafkaSink {
+    /// Builds the clients; connects lazily (librdkafka reconnects by itself).
+    pub fn new(config: &Config) -> anyhow::Result<KafkaSink> {
+        Ok(KafkaSink {
+            brokers: config.kafka_brokers.clone(),
+            topic: config.kafka_topic.clone(),
+            partitions: config.kafka_topic_partitions,
+            replication: config.kafka_topic_replication,
+            timeout: config.flush_sink_timeout,
+            producer: producer(&config.kafka_brokers, config.flush_sink_timeout)?,
+            admin: ClientConfig::new()
+                .set("bootstrap.servers", &config.kafka_brokers)
+                .create()
+                .context("creating the Kafka admin client")?,
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Creates the topic unless it exists.
+    #[tracing::instrument(name = "ensure_topic", skip_all, fields(topic = %self.topic))]
+    pub async fn ensure_topic(&self) -> anyhow::Result<()> {
+        let topic = NewTopic::new(
+            &self.topic,
+            self.partitions,
+            TopicReplication::Fixed(self.replication),
+        );
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
+        let results =
+            tokio::time::timeout(self.timeout, self.admin.create_topics([&topic], &options))
+                .await
+                .with_context(|| format!("creating topic {} timed out", self.topic))?
+                .with_context(|| format!("creating topic {}", self.topic))?;
+        for result in results {
+            match result {
+                Ok(name) => tracing::info!(topic = %name, "created the Kafka topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes every reservation and waits for each delivery report; the results are
+    /// in the order of `reservations`.
+    #[tracing::instrument(name = "publish_reservations", skip_all, fields(count = reservations.len()))]
+    pub async fn publish(
+        &self,
+        reservations: &[&ReservationConfirmed],
+    ) -> Vec<Result<(), PublishError>> {
+        let payloads: Vec<Result<Vec<u8>, serde_json::Error>> =
+            reservations.iter().map(serde_json::to_vec).collect();
+        let sends = reservations
+            .iter()
+            .zip(&payloads)
+            .map(|(r, payload)| async move {
+                let payload = payload
+                    .as_ref()
+                    .map_err(|err| PublishError::Rejected(format!("cannot encode: {err}")))?;
+                let record = FutureRecord::to(&self.topic)
+                    .key(r.reservation_id.as_bytes())
+                    .payload(payload);
+                self.producer
+                    .send(record, self.timeout)
+                    .await
+                    .map(|_| ())
+                    .map_err(|(err, _)| classify(&err))
+            });
+        // librdkafka times messages out after `message.timeout.ms`; this guard covers a
+        // producer that stops reporting at all (then the batch is retried on a new one).
+        let guard = self.timeout + Duration::from_secs(5);
+        match tokio::time::timeout(guard, futures::future::join_all(sends)).await {
+            Ok(results) => results,
+            Err(_) => reservations
+                .iter()
+                .map(|_| {
+                    Err(PublishError::Unavailable(format!(
+                        "no delivery report within {guard:?}"
+                    )))
+                })
+                .collect(),
+        }
+    }
+
+    /// Replaces the producer after failed deliveries. An idempotent producer whose
+    /// messages timed out, or whose broker lost its state (a restarted broker), may wait
+    /// forever for sequence numbers the broker will never acknowledge; a new producer
+    /// starts a new idempotent session. Every delivery future has completed by then.
+    pub fn reset(&mut self) -> anyhow::Result<()> {
+        if let Some((code, reason)) = self.producer.client().fatal_error() {
+            tracing::warn!(%code, %reason, "the Kafka producer hit a fatal error");
+        }
+        self.producer = producer(&self.brokers, self.timeout)?;
+        Ok(())
+    }
+
+    /// Waits for every message still queued.
+    pub fn flush(&self) {
+        let _ = self.producer.flush(self.timeout);
+    }
+}
+
+fn producer(brokers: &str, timeout: Duration) -> anyhow::Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "concert-queue-flush")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", timeout.as_millis().to_string())
+        .create()
+        .context("creating the Kafka producer")
+}
+
+fn classify(err: &KafkaError) -> PublishError {
+    match err.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidRecord,
+        ) => PublishError::Rejected(format!("Kafka rejected it: {err}")),
+        _ => PublishError::Unavailable(err.to_string()),
+    }
+}

@@ -1,0 +1,586 @@
+//! The flush worker: drains the Redis outbox into MySQL and Kafka, at least once, losing
+//! nothing. One step ([`Worker::flush_once`]) takes a batch (entries dead workers left
+//! pending first, then new ones), writes it to MySQL in one transaction, publishes its
+//! reservations to Kafka, and acknowledges only what both sinks have. [`Worker::run`]
+//! loops over steps with backoff; [`Worker::drain`] is `flush --once`.
+
+pub mod event;
+pub mod kafka;
+pub mod mysql;
+pub mod outbox;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::store::Store;
+use crate::Config;
+use event::Event;
+use kafka::{KafkaSink, PublishError};
+use mysql::{MysqlSink, SinkError};
+pub use outbox::{lag, Lag, Outbox, RawEntry, GROUP};
+
+/// How often the worker refreshes the lag gauges and trims the stream.
+const OBSERVE_EVERY: Duration = Duration::from_secs(1);
+/// First and longest pause between attempts while a sink is down.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// The outcome of one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A batch was handled.
+    Flushed(BatchReport),
+    /// Nothing to do: no new entries, none claimable.
+    Empty,
+}
+
+/// What one batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Entries taken (read, claimed or retried).
+    pub entries: usize,
+    /// Entries acknowledged after both sinks had them.
+    pub acked: usize,
+    /// Of those, entries whose rows MySQL already had (replays).
+    pub duplicates: u64,
+    /// Entries moved to the dead-letter stream.
+    pub dead_lettered: usize,
+    /// Entries kept for another attempt.
+    pub retrying: usize,
+}
+
+/// Totals of a drain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub batches: usize,
+    pub acked: usize,
+    pub duplicates: u64,
+    pub dead_lettered: usize,
+}
+
+/// Which sink a step failed on.
+#[derive(Clone, Copy, Debug)]
+enum Sink {
+    Redis,
+    Mysql,
+    Kafka,
+}
+
+impl Sink {
+    fn label(self) -> &'static str {
+        match self {
+            Sink::Redis => "redis",
+            Sink::Mysql => "mysql",
+            Sink::Kafka => "kafka",
+        }
+    }
+}
+
+/// One flush worker: a consumer of the `flush` group with its two sinks.
+pub struct Worker {
+    outbox: Outbox,
+    mysql: MysqlSink,
+    kafka: KafkaSink,
+    batch_size: usize,
+    claim_idle: Duration,
+    max_deliveries: u64,
+    idle_poll: Duration,
+    /// Entries to attempt again before taking new ones (a sink was down, or they failed).
+    in_hand: Vec<RawEntry>,
+    /// Where the next XAUTOCLAIM scan of the pending list starts.
+    claim_cursor: String,
+    /// A Kafka failure happened: make sure the topic exists before publishing again.
+    recheck_topic: bool,
+    last_observed: Option<Instant>,
+    last_lag: Lag,
+}
+
+/// A consumer name unique across hosts, processes and workers in one process.
+pub fn consumer_name() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "flush".into());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Worker {
+    /// Connects to Redis, MySQL (creating the database and applying migrations) and
+    /// Kafka (creating the topic), and joins the `flush` group.
+    pub async fn start(config: &Config) -> anyhow::Result<Worker> {
+        config.validate()?;
+        let store = Store::connect(
+            &config.redis_url,
+            &config.key_prefix,
+            config.redis_timeout,
+            0,
+        )
+        .await
+        .context("connecting to Redis")?;
+        let outbox = Outbox::new(store, consumer_name());
+        outbox.ensure_group().await?;
+        let pool = crate::db::connect(&config.mysql_url).await?;
+        crate::db::migrate(&pool).await?;
+        let kafka = KafkaSink::new(config)?;
+        kafka.ensure_topic().await?;
+        tracing::info!(
+            consumer = outbox.consumer(),
+            stream = outbox.stream_key(),
+            topic = kafka.topic(),
+            "flush worker started"
+        );
+        Ok(Worker {
+            outbox,
+            mysql: MysqlSink::new(pool, config.flush_sink_timeout),
+            kafka,
+            batch_size: config.flush_batch_size,
+            claim_idle: config.flush_claim_idle,
+            max_deliveries: config.flush_max_deliveries,
+            idle_poll: config.flush_idle_poll,
+            in_hand: Vec::new(),
+            claim_cursor: "0-0".into(),
+            recheck_topic: false,
+            last_observed: None,
+            last_lag: Lag::default(),
+        })
+    }
+
+    /// Like [`Worker::start`], retrying with backoff while a dependency is down, until
+    /// `shutdown` turns true (then `None`).
+    pub async fn start_when_ready(
+        config: &Config,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<Option<Worker>> {
+        config.validate()?;
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            match Worker::start(config).await {
+                Ok(worker) => return Ok(Some(worker)),
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), retry_in = ?backoff, "flush worker cannot start yet");
+                }
+            }
+            if sleep_or_shutdown(backoff, shutdown).await {
+                return Ok(None);
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The lag measured last (refreshed at most every second while running).
+    pub fn last_lag(&self) -> Lag {
+        self.last_lag
+    }
+
+    /// One step: takes a batch, writes it, publishes it, acknowledges what both sinks
+    /// have. An error means a sink or Redis failed: nothing unwritten was acknowledged,
+    /// and the batch is kept in hand for the next step.
+    pub async fn flush_once(&mut self) -> anyhow::Result<Step> {
+        let (batch, source) = if !self.in_hand.is_empty() {
+            (std::mem::take(&mut self.in_hand), "retry")
+        } else {
+            let claimed = self.claim().await?;
+            if !claimed.is_empty() {
+                (claimed, "claimed")
+            } else {
+                (self.outbox.read_new(self.batch_size).await?, "new")
+            }
+        };
+        if batch.is_empty() {
+            self.observe(false).await;
+            return Ok(Step::Empty);
+        }
+        let span = tracing::info_span!("flush_batch", source, size = batch.len());
+        let started = Instant::now();
+        let result = self.handle_batch(batch).instrument(span.clone()).await;
+        metrics::histogram!("outbox_flush_batch_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        self.observe(false).await;
+        let _enter = span.enter();
+        match result {
+            Ok(report) => {
+                tracing::info!(
+                    acked = report.acked,
+                    duplicates = report.duplicates,
+                    dead_lettered = report.dead_lettered,
+                    retrying = report.retrying,
+                    lag_entries = self.last_lag.entries,
+                    lag_seconds = self.last_lag.seconds(),
+                    "batch flushed"
+                );
+                Ok(Step::Flushed(report))
+            }
+            Err((sink, err)) => {
+                metrics::counter!("outbox_flush_errors_total", "sink" => sink.label()).increment(1);
+                Err(err)
+            }
+        }
+    }
+
+    /// Claims entries other consumers left pending past the claim idle time, scanning the
+    /// whole pending list if need be.
+    async fn claim(&mut self) -> anyhow::Result<Vec<RawEntry>> {
+        let idle_ms = self.claim_idle.as_millis() as u64;
+        loop {
+            let (claimed, next) = self
+                .outbox
+                .claim_idle(idle_ms, &self.claim_cursor, self.batch_size)
+                .await?;
+            let wrapped = next == "0-0";
+            self.claim_cursor = next;
+            if !claimed.is_empty() {
+                tracing::info!(
+                    claimed = claimed.len(),
+                    "claimed outbox entries a dead or stalled worker left pending"
+                );
+                metrics::counter!("outbox_claimed_total").increment(claimed.len() as u64);
+                return Ok(claimed);
+            }
+            if wrapped {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// Writes, publishes and acknowledges one batch. On a sink outage the entries not
+    /// acknowledged go back in hand and the error says which sink failed.
+    async fn handle_batch(
+        &mut self,
+        batch: Vec<RawEntry>,
+    ) -> Result<BatchReport, (Sink, anyhow::Error)> {
+        let mut report = BatchReport {
+            entries: batch.len(),
+            ..BatchReport::default()
+        };
+        let mut failures: Vec<(RawEntry, String)> = Vec::new();
+        let mut parsed: Vec<(RawEntry, Event)> = Vec::with_capacity(batch.len());
+        for entry in batch {
+            match Event::parse(&entry.fields) {
+                Ok(event) => parsed.push((entry, event)),
+                Err(reason) => failures.push((entry, format!("malformed entry: {reason}"))),
+            }
+        }
+
+        // MySQL: the whole batch in one transaction; when MySQL rejects the data, each
+        // entry alone, to set the guilty ones aside.
+        let events: Vec<&Event> = parsed.iter().map(|(_, e)| e).collect();
+        let mut written: Vec<(RawEntry, Event)> = Vec::with_capacity(parsed.len());
+        match self.mysql.write(&events).await {
+            Ok(w) => {
+                report.duplicates += w.duplicates;
+                count_duplicates(w.duplicates);
+                written = parsed;
+            }
+            Err(SinkError::Unavailable(err)) => {
+                self.keep(parsed.into_iter().map(|(e, _)| e), failures);
+                return Err((Sink::Mysql, err.context("writing the batch to MySQL")));
+            }
+            Err(SinkError::Rejected(reason)) => {
+                tracing::warn!(%reason, "MySQL rejected the batch; writing its entries one by one");
+                let mut rest = parsed.into_iter();
+                while let Some((entry, event)) = rest.next() {
+                    match self.mysql.write(&[&event]).await {
+                        Ok(w) => {
+                            report.duplicates += w.duplicates;
+                            count_duplicates(w.duplicates);
+                            written.push((entry, event));
+                        }
+                        Err(SinkError::Rejected(reason)) => failures.push((entry, reason)),
+                        Err(SinkError::Unavailable(err)) => {
+                            let pending = written
+                                .into_iter()
+                                .map(|(e, _)| e)
+                                .chain(std::iter::once(entry))
+                                .chain(rest.map(|(e, _)| e));
+                            self.keep(pending, failures);
+                            return Err((Sink::Mysql, err.context("writing an entry to MySQL")));
+                        }
+                    }
+                }
+            }
+        }
+
+        // Kafka: every reservation MySQL has (new or replayed: a replay may be the redo
+        // of a worker that died before publishing).
+        if self.recheck_topic {
+            if let Err(err) = self.kafka.ensure_topic().await {
+                self.keep(written.into_iter().map(|(e, _)| e), failures);
+                return Err((Sink::Kafka, err));
+            }
+            self.recheck_topic = false;
+        }
+        let reservations: Vec<(usize, &event::ReservationConfirmed)> = written
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, e))| match e {
+                Event::Reservation(r) => Some((i, r)),
+                Event::Charge(_) => None,
+            })
+            .collect();
+        let only: Vec<&event::ReservationConfirmed> =
+            reservations.iter().map(|(_, r)| *r).collect();
+        let results = self.kafka.publish(&only).await;
+        let mut unpublished: HashMap<usize, PublishError> = HashMap::new();
+        for ((index, _), result) in reservations.iter().zip(results) {
+            if let Err(err) = result {
+                unpublished.insert(*index, err);
+            }
+        }
+        let mut kafka_down: Option<String> = None;
+        let mut retry: Vec<RawEntry> = Vec::new();
+        let mut done: Vec<RawEntry> = Vec::with_capacity(written.len());
+        for (index, (entry, _)) in written.into_iter().enumerate() {
+            match unpublished.remove(&index) {
+                None => done.push(entry),
+                Some(PublishError::Rejected(reason)) => failures.push((entry, reason)),
+                Some(PublishError::Unavailable(reason)) => {
+                    kafka_down.get_or_insert(reason);
+                    retry.push(entry);
+                }
+            }
+        }
+
+        // Acknowledge what both sinks have.
+        let ids: Vec<&str> = done.iter().map(|e| e.stream_id.as_str()).collect();
+        if let Err(err) = self.outbox.ack(&ids).await {
+            self.keep(done.into_iter().chain(retry), failures);
+            return Err((Sink::Redis, err));
+        }
+        report.acked = done.len();
+        record_flushed(&done);
+
+        report.dead_lettered = match self.fail(failures).await {
+            Ok(dead) => dead,
+            Err(err) => {
+                self.in_hand.extend(retry);
+                return Err((Sink::Redis, err));
+            }
+        };
+        report.retrying = self.in_hand.len() + retry.len();
+        if let Some(reason) = kafka_down {
+            self.in_hand.extend(retry);
+            self.recheck_topic = true;
+            if let Err(err) = self.kafka.reset() {
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "cannot replace the Kafka producer"
+                );
+            }
+            return Err((
+                Sink::Kafka,
+                anyhow::anyhow!("publishing to Kafka: {reason}"),
+            ));
+        }
+        Ok(report)
+    }
+
+    /// Keeps entries in hand for the next step after an outage; entries that failed on
+    /// their own merit stay pending and are retried with them.
+    fn keep(
+        &mut self,
+        entries: impl IntoIterator<Item = RawEntry>,
+        failures: Vec<(RawEntry, String)>,
+    ) {
+        self.in_hand.extend(entries);
+        self.in_hand.extend(failures.into_iter().map(|(e, _)| e));
+        self.in_hand.sort_by(|a, b| {
+            outbox::StreamPos::parse(&a.stream_id).cmp(&outbox::StreamPos::parse(&b.stream_id))
+        });
+    }
+
+    /// Entries that failed on their own merit: dead-lettered once delivered
+    /// `max_deliveries` times, otherwise counted as one more delivery and retried next
+    /// step. Returns how many were dead-lettered.
+    async fn fail(&mut self, failures: Vec<(RawEntry, String)>) -> anyhow::Result<usize> {
+        if failures.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = failures.iter().map(|(e, _)| e.stream_id.as_str()).collect();
+        let deliveries = self.outbox.deliveries(&ids).await?;
+        let mut dead = 0;
+        let mut again: Vec<RawEntry> = Vec::new();
+        for (entry, reason) in failures {
+            let Some(&count) = deliveries.get(&entry.stream_id) else {
+                // No longer pending: another worker acknowledged or dead-lettered it.
+                continue;
+            };
+            if count >= self.max_deliveries {
+                tracing::warn!(
+                    stream_id = %entry.stream_id,
+                    deliveries = count,
+                    %reason,
+                    "dead-lettering an outbox entry"
+                );
+                self.outbox.dead_letter(&entry, &reason, count).await?;
+                metrics::counter!("outbox_dead_lettered_total").increment(1);
+                dead += 1;
+            } else {
+                tracing::warn!(
+                    stream_id = %entry.stream_id,
+                    deliveries = count,
+                    %reason,
+                    "an outbox entry failed; retrying it"
+                );
+                again.push(entry);
+            }
+        }
+        let again_ids: Vec<&str> = again.iter().map(|e| e.stream_id.as_str()).collect();
+        self.outbox.redeliver(&again_ids).await?;
+        self.in_hand.extend(again);
+        Ok(dead)
+    }
+
+    /// Refreshes the lag gauges and trims the stream, at most every second unless forced;
+    /// a failure here is logged, never fatal.
+    async fn observe(&mut self, force: bool) {
+        if !force
+            && self
+                .last_observed
+                .is_some_and(|t| t.elapsed() < OBSERVE_EVERY)
+        {
+            return;
+        }
+        self.last_observed = Some(Instant::now());
+        match self.outbox.lag().await {
+            Ok(lag) => {
+                self.last_lag = lag;
+                metrics::gauge!("outbox_lag_entries").set(lag.entries as f64);
+                metrics::gauge!("outbox_pending_entries").set(lag.pending as f64);
+                metrics::gauge!("outbox_lag_seconds").set(lag.seconds());
+            }
+            Err(err) => tracing::warn!(error = format!("{err:#}"), "cannot read the outbox lag"),
+        }
+        match self.outbox.dead_len().await {
+            Ok(n) => metrics::gauge!("outbox_dead_letter_entries").set(n as f64),
+            Err(err) => tracing::warn!(
+                error = format!("{err:#}"),
+                "cannot read the dead-letter length"
+            ),
+        }
+        match self.outbox.trim().await {
+            Ok(0) => {}
+            Ok(n) => {
+                metrics::counter!("outbox_trimmed_total").increment(n);
+                tracing::debug!(trimmed = n, "trimmed acknowledged outbox entries");
+            }
+            Err(err) => tracing::warn!(error = format!("{err:#}"), "cannot trim the outbox"),
+        }
+    }
+
+    /// Runs steps until `shutdown` turns true: the batch in hand is finished first; while a
+    /// sink is down the worker backs off (100 ms doubling to 5 s) and retries.
+    pub async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut backoff = BACKOFF_MIN;
+        let idle_poll = self.idle_poll;
+        while !*shutdown.borrow() {
+            match self.flush_once().await {
+                Ok(Step::Flushed(_)) => backoff = BACKOFF_MIN,
+                Ok(Step::Empty) => {
+                    backoff = BACKOFF_MIN;
+                    if sleep_or_shutdown(idle_poll, &mut shutdown).await {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(
+                        error = format!("{err:#}"),
+                        retry_in = ?backoff,
+                        in_hand = self.in_hand.len(),
+                        "flush step failed; nothing unwritten was acknowledged"
+                    );
+                    if sleep_or_shutdown(backoff, &mut shutdown).await {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        self.kafka.flush();
+        tracing::info!(in_hand = self.in_hand.len(), "flush worker stopped");
+        Ok(())
+    }
+
+    /// Drains everything there is (`flush --once`): new entries, and entries dead workers
+    /// left pending past the claim idle time. A sink outage is retried with backoff;
+    /// `max_failures` consecutive failures end the drain with the last error.
+    pub async fn drain(&mut self, max_failures: u32) -> anyhow::Result<DrainReport> {
+        let mut total = DrainReport::default();
+        let mut failures = 0;
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            match self.flush_once().await {
+                Ok(Step::Flushed(report)) => {
+                    failures = 0;
+                    backoff = BACKOFF_MIN;
+                    total.batches += 1;
+                    total.acked += report.acked;
+                    total.duplicates += report.duplicates;
+                    total.dead_lettered += report.dead_lettered;
+                }
+                Ok(Step::Empty) => break,
+                Err(err) => {
+                    failures += 1;
+                    if failures >= max_failures {
+                        return Err(
+                            err.context(format!("giving up after {failures} failed attempts"))
+                        );
+                    }
+                    tracing::warn!(error = format!("{err:#}"), retry_in = ?backoff, "drain step failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        self.observe(true).await;
+        self.kafka.flush();
+        Ok(total)
+    }
+}
+
+/// Sleeps for `duration` unless `shutdown` turns true first; returns whether it did.
+async fn sleep_or_shutdown(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    if *shutdown.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => *shutdown.borrow(),
+        changed = shutdown.changed() => changed.is_err() || *shutdown.borrow(),
+    }
+}
+
+fn record_flushed(done: &[RawEntry]) {
+    let mut by_type: HashMap<String, u64> = HashMap::new();
+    for entry in done {
+        let kind = entry
+            .fields
+            .get("type")
+            .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+            .unwrap_or_default();
+        *by_type.entry(kind).or_default() += 1;
+    }
+    for (kind, n) in by_type {
+        metrics::counter!("outbox_flushed_total", "type" => kind).increment(n);
+    }
+}
+
+fn count_duplicates(duplicates: u64) {
+    if duplicates > 0 {
+        metrics::counter!("outbox_duplicates_total").increment(duplicates);
+    }
+}

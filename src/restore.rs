@@ -1,0 +1,395 @@
+//! `concert-queue restore`: rebuilds Redis from MySQL after Redis lost its data. It writes
+//! the catalog (as `seed` does), every flushed confirmed reservation (its record and its
+//! SOLD seat), each concert's reservation counter, the sales and sold-out rankings, and
+//! every wallet (balance, ledger counter, the idempotency answers of the last 24 hours).
+//! It refuses to run over a Redis that still holds live state under the prefix.
+//! The key layout is the booking scripts' (docs/architecture.md, `Keys`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{bail, Context};
+use mysql_async::prelude::*;
+
+use crate::seed::{Catalog, Concert, Schedule, Seat};
+use crate::store::Store;
+
+/// How long a charge's idempotency answer is kept (the booking scripts' 24 h).
+const IDEMPOTENCY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+/// Commands per pipeline.
+const CHUNK: usize = 1000;
+
+/// What a restore wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    pub concerts: usize,
+    pub reservations: usize,
+    pub sold_out_schedules: usize,
+    pub wallets: usize,
+    pub idempotency_keys: usize,
+}
+
+/// One confirmed reservation as MySQL has it.
+struct Confirmed {
+    reservation_id: String,
+    payment_id: String,
+    user_id: u64,
+    concert_id: u64,
+    schedule_id: u64,
+    seat_no: u32,
+    amount: u64,
+    confirmed_at_ms: u64,
+    ledger_id: String,
+    balance_after: u64,
+}
+
+/// One wallet ledger entry.
+struct LedgerEntry {
+    ledger_id: String,
+    user_id: u64,
+    kind: String,
+    amount: u64,
+    balance_after: u64,
+    idempotency_key: Option<String>,
+    created_at_ms: u64,
+}
+
+/// The `n` of an id `<letter><a>-<n>` (`R1-7`, `L42-3`).
+fn sequence_of(id: &str) -> Option<u64> {
+    id.rsplit_once('-')?.1.parse().ok()
+}
+
+/// Refuses when anything but an empty outbox (a worker started before the restore
+/// recreates it) exists under the prefix.
+async fn ensure_empty(store: &Store) -> anyhow::Result<()> {
+    let pattern = format!("{}:*", store.keys.prefix());
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = store
+            .query(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000),
+            )
+            .await
+            .context("scanning Redis for live state")?;
+        for key in keys {
+            if key == store.keys.outbox() {
+                let len: u64 = store
+                    .query(redis::cmd("XLEN").arg(&key))
+                    .await
+                    .context("reading the outbox length")?;
+                if len == 0 {
+                    continue;
+                }
+            }
+            bail!(
+                "Redis still holds live state under {pattern} (found {key}); restore only rebuilds a Redis that lost its data"
+            );
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// The catalog as MySQL has it.
+async fn catalog_from_mysql(conn: &mut mysql_async::Conn) -> anyhow::Result<Catalog> {
+    let concerts: Vec<(u64, String, String, String)> = conn
+        .query("SELECT id, title, artist, venue FROM concerts ORDER BY id")
+        .await
+        .context("reading concerts")?;
+    let schedules: Vec<(u64, u64, chrono::NaiveDateTime)> = conn
+        .query("SELECT id, concert_id, starts_at FROM schedules ORDER BY id")
+        .await
+        .context("reading schedules")?;
+    let seats: Vec<(u64, u32, String, u64)> = conn
+        .query("SELECT schedule_id, seat_no, grade, price FROM seats ORDER BY schedule_id, seat_no")
+        .await
+        .context("reading seats")?;
+    let mut seats_of: HashMap<u64, Vec<Seat>> = HashMap::new();
+    for (schedule_id, seat_no, grade, price) in seats {
+        seats_of.entry(schedule_id).or_default().push(Seat {
+            seat_no,
+            grade,
+            price,
+        });
+    }
+    let mut schedules_of: HashMap<u64, Vec<Schedule>> = HashMap::new();
+    for (id, concert_id, starts_at) in schedules {
+        schedules_of.entry(concert_id).or_default().push(Schedule {
+            id,
+            starts_at: starts_at.and_utc(),
+            seats: seats_of.remove(&id).unwrap_or_default(),
+        });
+    }
+    Ok(Catalog {
+        concerts: concerts
+            .into_iter()
+            .map(|(id, title, artist, venue)| Concert {
+                id,
+                title,
+                artist,
+                venue,
+                schedules: schedules_of.remove(&id).unwrap_or_default(),
+            })
+            .collect(),
+    })
+}
+
+fn millis(t: chrono::NaiveDateTime) -> u64 {
+    t.and_utc().timestamp_millis().max(0) as u64
+}
+
+type ReservationRow = (
+    String,
+    String,
+    u64,
+    u64,
+    u64,
+    u32,
+    u64,
+    chrono::NaiveDateTime,
+    String,
+    u64,
+);
+
+async fn confirmed_reservations(conn: &mut mysql_async::Conn) -> anyhow::Result<Vec<Confirmed>> {
+    let rows: Vec<ReservationRow> = conn
+        .query(
+            "SELECT r.reservation_id, r.payment_id, r.user_id, r.concert_id, r.schedule_id,
+                    r.seat_no, r.amount, r.confirmed_at, p.ledger_id, l.balance_after
+               FROM reservations r
+               JOIN payments p ON p.reservation_id = r.reservation_id
+               JOIN wallet_ledger l ON l.ledger_id = p.ledger_id
+              ORDER BY r.confirmed_at, r.reservation_id",
+        )
+        .await
+        .context("reading confirmed reservations")?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Confirmed {
+            reservation_id: r.0,
+            payment_id: r.1,
+            user_id: r.2,
+            concert_id: r.3,
+            schedule_id: r.4,
+            seat_no: r.5,
+            amount: r.6,
+            confirmed_at_ms: millis(r.7),
+            ledger_id: r.8,
+            balance_after: r.9,
+        })
+        .collect())
+}
+
+type LedgerRow = (
+    String,
+    u64,
+    String,
+    u64,
+    u64,
+    Option<String>,
+    chrono::NaiveDateTime,
+);
+
+async fn ledger(conn: &mut mysql_async::Conn) -> anyhow::Result<Vec<LedgerEntry>> {
+    let rows: Vec<LedgerRow> = conn
+        .query(
+            "SELECT ledger_id, user_id, kind, amount, balance_after, idempotency_key, created_at
+               FROM wallet_ledger",
+        )
+        .await
+        .context("reading the wallet ledger")?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LedgerEntry {
+            ledger_id: r.0,
+            user_id: r.1,
+            kind: r.2,
+            amount: r.3,
+            balance_after: r.4,
+            idempotency_key: r.5,
+            created_at_ms: millis(r.6),
+        })
+        .collect())
+}
+
+/// Sends `pipe` and starts a new one once it holds `CHUNK` commands.
+async fn send_if_full(store: &Store, pipe: &mut redis::Pipeline) -> anyhow::Result<()> {
+    if pipe.len() >= CHUNK {
+        send(store, pipe).await?;
+    }
+    Ok(())
+}
+
+async fn send(store: &Store, pipe: &mut redis::Pipeline) -> anyhow::Result<()> {
+    if pipe.is_empty() {
+        return Ok(());
+    }
+    let _: () = store
+        .pipeline(pipe)
+        .await
+        .context("writing restored state to Redis")?;
+    *pipe = redis::pipe();
+    Ok(())
+}
+
+/// Rebuilds the Redis state of `store`'s prefix from MySQL; see the module docs.
+pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Restored> {
+    ensure_empty(store).await?;
+    let mut conn = pool.get_conn().await.context("connecting to MySQL")?;
+    let catalog = catalog_from_mysql(&mut conn).await?;
+    let reservations = confirmed_reservations(&mut conn).await?;
+    let entries = ledger(&mut conn).await?;
+    drop(conn);
+    let now_ms: u64 = {
+        let (secs, micros): (u64, u64) = store
+            .query(&redis::cmd("TIME"))
+            .await
+            .context("reading the Redis clock")?;
+        secs * 1000 + micros / 1000
+    };
+
+    crate::seed::seed_redis(store, &catalog).await?;
+    let keys = &store.keys;
+    let mut restored = Restored {
+        concerts: catalog.concerts.len(),
+        ..Restored::default()
+    };
+
+    // Reservations, sold seats, counters, rankings.
+    let seat_count: HashMap<u64, usize> = catalog
+        .concerts
+        .iter()
+        .flat_map(|c| &c.schedules)
+        .map(|s| (s.id, s.seats.len()))
+        .collect();
+    let mut pipe = redis::pipe();
+    let mut last_seq: HashMap<u64, u64> = HashMap::new();
+    let mut sales: HashMap<u64, u64> = HashMap::new();
+    // schedule -> (concert, sold, first sale ms, last sale ms)
+    let mut schedules: BTreeMap<u64, (u64, usize, u64, u64)> = BTreeMap::new();
+    for r in &reservations {
+        let at = r.confirmed_at_ms.to_string();
+        pipe.hset(
+            keys.schedule(r.concert_id, r.schedule_id).sold,
+            r.seat_no,
+            &r.reservation_id,
+        )
+        .ignore();
+        pipe.hset_multiple(
+            keys.reservation(r.concert_id, &r.reservation_id),
+            &[
+                ("id", r.reservation_id.clone()),
+                ("user", r.user_id.to_string()),
+                ("concert", r.concert_id.to_string()),
+                ("schedule", r.schedule_id.to_string()),
+                ("seat", r.seat_no.to_string()),
+                ("price", r.amount.to_string()),
+                ("status", "CONFIRMED".to_string()),
+                // MySQL does not keep the hold's times: the confirmation time stands in.
+                ("heldAtMs", at.clone()),
+                ("expiresMs", at.clone()),
+                ("paymentId", r.payment_id.clone()),
+                ("ledgerId", r.ledger_id.clone()),
+                ("balanceAfter", r.balance_after.to_string()),
+                ("confirmedAtMs", at),
+            ],
+        )
+        .ignore();
+        send_if_full(store, &mut pipe).await?;
+        if let Some(n) = sequence_of(&r.reservation_id) {
+            let seq = last_seq.entry(r.concert_id).or_default();
+            *seq = (*seq).max(n);
+        }
+        *sales.entry(r.concert_id).or_default() += 1;
+        let s = schedules
+            .entry(r.schedule_id)
+            .or_insert((r.concert_id, 0, u64::MAX, 0));
+        s.1 += 1;
+        s.2 = s.2.min(r.confirmed_at_ms);
+        s.3 = s.3.max(r.confirmed_at_ms);
+    }
+    for (concert, seq) in last_seq {
+        pipe.set(keys.reservation_seq(concert), seq).ignore();
+    }
+    for (concert, count) in sales {
+        pipe.zadd(keys.ranking_sales(), concert, count).ignore();
+    }
+    for (schedule, (concert, sold, first, last)) in schedules {
+        pipe.hset(keys.schedule(concert, schedule).info, "firstSaleMs", first)
+            .ignore();
+        if seat_count
+            .get(&schedule)
+            .is_some_and(|&n| n > 0 && sold >= n)
+        {
+            pipe.hset(keys.schedule(concert, schedule).info, "soldOutMs", last)
+                .ignore();
+            pipe.zadd(keys.ranking_soldout(), schedule, last - first)
+                .ignore();
+            restored.sold_out_schedules += 1;
+        }
+        send_if_full(store, &mut pipe).await?;
+    }
+    restored.reservations = reservations.len();
+
+    // Wallets: the balance after the user's last ledger entry, the ledger counter at its
+    // highest, and the idempotency answers still within their 24 hours.
+    let mut wallets: HashMap<u64, (u64, u64)> = HashMap::new(); // user -> (seq, balance)
+    for e in &entries {
+        let n = sequence_of(&e.ledger_id).unwrap_or(0);
+        let w = wallets.entry(e.user_id).or_insert((0, 0));
+        if n >= w.0 {
+            *w = (n, e.balance_after);
+        }
+        let age = now_ms.saturating_sub(e.created_at_ms);
+        if let (Some(key), "CHARGE", true) = (
+            &e.idempotency_key,
+            e.kind.as_str(),
+            age < IDEMPOTENCY_TTL_MS,
+        ) {
+            let idem = keys.charge_idempotency(e.user_id, key);
+            pipe.hset_multiple(
+                &idem,
+                &[
+                    ("amount", e.amount.to_string()),
+                    ("balance", e.balance_after.to_string()),
+                    ("ledgerId", e.ledger_id.clone()),
+                ],
+            )
+            .ignore();
+            pipe.pexpire(&idem, (IDEMPOTENCY_TTL_MS - age) as i64)
+                .ignore();
+            restored.idempotency_keys += 1;
+        }
+        send_if_full(store, &mut pipe).await?;
+    }
+    for (user, (seq, balance)) in &wallets {
+        pipe.hset_multiple(
+            keys.wallet(*user),
+            &[
+                ("balance", balance.to_string()),
+                ("ledgerSeq", seq.to_string()),
+            ],
+        )
+        .ignore();
+        send_if_full(store, &mut pipe).await?;
+    }
+    restored.wallets = wallets.len();
+    send(store, &mut pipe).await?;
+    Ok(restored)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_end_in_their_sequence() {
+        assert_eq!(super::sequence_of("R1-7"), Some(7));
+        assert_eq!(super::sequence_of("L42-13"), Some(13));
+        assert_eq!(super::sequence_of("odd"), None);
+    }
+}

@@ -1,0 +1,370 @@
+//! The flush worker against real Redis, MySQL and the broker: volume, idempotent replays,
+//! poison entries, two workers at once, trimming and lag.
+mod common;
+mod flush_common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use concert_queue::flush::{Step, Worker, GROUP};
+use flush_common::FlushEnv;
+use tokio::sync::watch;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_reservations_reach_mysql_and_the_topic() {
+    let env = FlushEnv::new("flush10k").await;
+    env.append_reservations(0..10_000).await;
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    let started = Instant::now();
+    let report = worker.drain(5).await.unwrap();
+    eprintln!(
+        "10,000 entries drained in {:?}: {report:?}",
+        started.elapsed()
+    );
+    assert_eq!(report.acked, 10_000);
+    assert_eq!(report.duplicates, 0);
+    assert_eq!(report.dead_lettered, 0);
+
+    assert_eq!(env.reservation_rows().await, (10_000, 10_000));
+    assert_eq!(env.count("SELECT COUNT(*) FROM payments").await, 10_000);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM wallet_ledger WHERE kind = 'PAYMENT'")
+            .await,
+        10_000
+    );
+    let keys = env.topic_keys(10_000).await;
+    let distinct: HashSet<&String> = keys.iter().collect();
+    assert_eq!(distinct.len(), 10_000, "distinct keys on the topic");
+    assert_eq!(keys.len(), 10_000, "no duplicates without failures");
+    let expected: HashSet<String> = (0..10_000).map(|n| format!("r-{n}")).collect();
+    assert!(distinct.iter().all(|k| expected.contains(*k)));
+
+    assert_eq!(env.pending().await, 0, "nothing pending");
+    let lag = env.lag().await;
+    assert_eq!((lag.entries, lag.oldest_ms), (0, 0));
+    assert_eq!(
+        env.xlen(&env.keys.outbox()).await,
+        0,
+        "every acknowledged entry was trimmed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_count_as_duplicates_and_charges_land_in_the_ledger() {
+    let env = FlushEnv::new("flushdup").await;
+    env.append_reservations(0..20).await;
+    env.append_charges(0..5).await;
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    let first = worker.drain(5).await.unwrap();
+    assert_eq!((first.acked, first.duplicates), (25, 0));
+
+    // The same events again (a writer retried, or a worker redid a batch).
+    env.append_reservations(10..20).await;
+    env.append_charges(0..5).await;
+    env.append_reservations(20..22).await;
+    let second = worker.drain(5).await.unwrap();
+    assert_eq!(second.acked, 17);
+    assert_eq!(
+        second.duplicates, 15,
+        "10 reservations and 5 charges replayed"
+    );
+
+    assert_eq!(env.reservation_rows().await, (22, 22));
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM wallet_ledger WHERE kind = 'CHARGE'")
+            .await,
+        5
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM wallet_ledger WHERE kind = 'PAYMENT' AND reservation_id IS NOT NULL")
+            .await,
+        22
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM payments p JOIN reservations r USING (reservation_id) WHERE p.ledger_id = CONCAT('l-', SUBSTRING(r.reservation_id, 3))")
+            .await,
+        22
+    );
+    // A reservation's row carries the entry's fields; the topic carries the entry's JSON.
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM reservations WHERE reservation_id = 'r-7' AND payment_id = 'p-7' AND user_id = 1007 AND seat_no = 8 AND amount = 50000 AND confirmed_at = '2025-11-24 16:00:00.007'")
+            .await,
+        1
+    );
+    let messages = env.topic_messages(22).await;
+    let r7 = messages.iter().find(|(k, _)| k == "r-7").unwrap();
+    assert_eq!(r7.1["paymentId"], "p-7");
+    assert_eq!(r7.1["seatNo"], 8);
+    assert_eq!(r7.1["ledgerId"], "l-7");
+    // Replayed reservations are published again (the redo of a worker that died before
+    // publishing looks the same): 22 distinct keys, 10 of them twice.
+    assert_eq!(messages.len(), 32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_entry_is_dead_lettered_while_the_rest_flows() {
+    let mut env = FlushEnv::new("flushpoison").await;
+    env.config.flush_max_deliveries = 3;
+    env.config.flush_batch_size = 20;
+    env.append_reservations(0..30).await;
+    let malformed = env
+        .append_raw(&[
+            ("type", "reservation.confirmed"),
+            ("id", "r-bad"),
+            ("data", "{not json"),
+        ])
+        .await;
+    // Parses, but MySQL refuses it: the id is longer than the column.
+    let long_id = "r-".to_string() + &"x".repeat(80);
+    let (_, _, data) = flush_common::reservation_entry(999);
+    let data = data.replace("\"r-999\"", &format!("\"{long_id}\""));
+    let rejected = env
+        .append_raw(&[
+            ("type", "reservation.confirmed"),
+            ("id", &long_id),
+            ("data", &data),
+        ])
+        .await;
+    env.append_reservations(30..60).await;
+
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    let report = worker.drain(5).await.unwrap();
+    assert_eq!(
+        report.acked, 60,
+        "every good entry, before and behind the poison"
+    );
+    assert_eq!(report.dead_lettered, 2);
+    assert_eq!(env.reservation_rows().await, (60, 60));
+    assert_eq!(env.pending().await, 0);
+    assert_eq!(env.lag().await.entries, 0);
+
+    let mut conn = env.redis().await;
+    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(env.keys.outbox_dead())
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(dead.ids.len(), 2);
+    let field = |i: usize, name: &str| -> String {
+        redis::from_redis_value_ref(&dead.ids[i].map[name]).unwrap()
+    };
+    assert_eq!(field(0, "sourceId"), malformed);
+    assert!(
+        field(0, "reason").contains("malformed entry"),
+        "{}",
+        field(0, "reason")
+    );
+    assert_eq!(field(0, "deliveries"), "3");
+    assert_eq!(field(0, "data"), "{not json");
+    assert_eq!(field(1, "sourceId"), rejected);
+    assert!(
+        field(1, "reason").contains("MySQL rejected it"),
+        "{}",
+        field(1, "reason")
+    );
+    assert_eq!(field(1, "deliveries"), "3");
+
+    // Replaying the dead letters puts them back in the outbox, unchanged.
+    let moved = worker.outbox().replay_dead().await.unwrap();
+    assert_eq!(moved, 2);
+    assert_eq!(env.xlen(&env.keys.outbox_dead()).await, 0);
+    assert_eq!(env.lag().await.entries, 2);
+}
+
+/// Steps `worker` until `stopped` turns true; returns (acked, duplicates).
+async fn step_until_stopped(mut worker: Worker, stopped: watch::Receiver<bool>) -> (usize, u64) {
+    let mut acked = 0;
+    let mut duplicates = 0;
+    while !*stopped.borrow() {
+        match worker.flush_once().await.unwrap() {
+            Step::Flushed(r) => {
+                acked += r.acked;
+                duplicates += r.duplicates;
+            }
+            Step::Empty => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    (acked, duplicates)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_at_once_write_every_entry_once() {
+    let mut env = FlushEnv::new("flushtwo").await;
+    env.config.flush_batch_size = 100;
+    let a = Worker::start(&env.config).await.unwrap();
+    let b = Worker::start(&env.config).await.unwrap();
+    assert_ne!(a.outbox().consumer(), b.outbox().consumer());
+    let (stop, stopped) = watch::channel(false);
+    let run_a = tokio::spawn(step_until_stopped(a, stopped.clone()));
+    let run_b = tokio::spawn(step_until_stopped(b, stopped));
+    for start in (0..3000).step_by(300) {
+        env.append_reservations(start..start + 300).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    common::eventually(
+        Duration::from_secs(60),
+        "both workers drain the outbox",
+        || async { (env.lag().await.entries == 0).then_some(()) },
+    )
+    .await;
+    stop.send(true).unwrap();
+    let (acked_a, dup_a) = run_a.await.unwrap();
+    let (acked_b, dup_b) = run_b.await.unwrap();
+    eprintln!("worker a acked {acked_a}, worker b acked {acked_b}");
+    assert_eq!(
+        acked_a + acked_b,
+        3000,
+        "each entry acknowledged by exactly one worker"
+    );
+    assert!(acked_a > 0 && acked_b > 0, "both workers took part");
+    assert_eq!(dup_a + dup_b, 0, "no entry written twice");
+    assert_eq!(env.reservation_rows().await, (3000, 3000));
+    let keys = env.topic_keys(3000).await;
+    assert_eq!(keys.len(), 3000);
+    assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 3000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimming_keeps_what_any_group_still_needs() {
+    let env = FlushEnv::new("flushtrim").await;
+    env.append_reservations(0..50).await;
+    let mut conn = env.redis().await;
+    // A second reader of the outbox, created before the worker, that reads slowly.
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(env.keys.outbox())
+        .arg("audit")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    assert_eq!(worker.drain(5).await.unwrap().acked, 50);
+    assert_eq!(
+        env.xlen(&env.keys.outbox()).await,
+        50,
+        "the audit group has read nothing: nothing may go"
+    );
+
+    // audit reads 20 and acknowledges the first 10: entries 10.. are still needed.
+    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("audit")
+        .arg("a1")
+        .arg("COUNT")
+        .arg(20)
+        .arg("STREAMS")
+        .arg(env.keys.outbox())
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ids: Vec<String> = read.keys[0].ids.iter().map(|e| e.id.clone()).collect();
+    let _: u64 = redis::cmd("XACK")
+        .arg(env.keys.outbox())
+        .arg("audit")
+        .arg(&ids[..10])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let trimmed = worker.outbox().trim().await.unwrap();
+    assert_eq!(trimmed, 10);
+    let first: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(env.keys.outbox())
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.ids[0].id, ids[10],
+        "the oldest entry audit has pending stays"
+    );
+
+    // audit acknowledges everything it read: the 30 it never read stay.
+    let _: u64 = redis::cmd("XACK")
+        .arg(env.keys.outbox())
+        .arg("audit")
+        .arg(&ids[10..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(worker.outbox().trim().await.unwrap(), 10);
+    assert_eq!(env.xlen(&env.keys.outbox()).await, 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_counts_pending_and_undelivered_entries_and_their_age() {
+    let mut env = FlushEnv::new("flushlag").await;
+    env.config.flush_batch_size = 10;
+    env.config.flush_claim_idle = Duration::from_secs(3);
+    let store = env.store().await;
+    assert_eq!(env.lag().await, Default::default(), "no stream: no lag");
+    env.append_reservations(0..25).await;
+    let worker = Worker::start(&env.config).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lag = concert_queue::flush::lag(&store).await.unwrap();
+    assert_eq!((lag.entries, lag.pending), (25, 0));
+    assert!(lag.oldest_ms >= 300, "{lag:?}");
+
+    // A worker that reads a batch and dies: its 10 entries are pending, still lag.
+    let mut conn = env.redis().await;
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(GROUP)
+        .arg("dead-worker")
+        .arg("COUNT")
+        .arg(10)
+        .arg("STREAMS")
+        .arg(env.keys.outbox())
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let lag = concert_queue::flush::lag(&store).await.unwrap();
+    assert_eq!((lag.entries, lag.pending), (25, 10));
+    drop(worker);
+
+    // --once drains the rest at once, and the dead worker's entries once idle.
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    let report = worker.drain(5).await.unwrap();
+    assert_eq!(report.acked, 15);
+    assert_eq!(env.pending().await, 10);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let report = worker.drain(5).await.unwrap();
+    assert_eq!(report.acked, 10, "claimed from the dead worker");
+    assert_eq!(env.lag().await, Default::default());
+    assert_eq!(env.reservation_rows().await, (25, 25));
+}
+
+async fn health(server: &common::TestServer) -> serde_json::Value {
+    let resp = server.http.get(server.url("/health")).send().await.unwrap();
+    resp.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_outbox_lag() {
+    let server = common::TestServer::start("flushhealth", |_| {}).await;
+    let body = health(&server).await;
+    assert_eq!(body["outbox"]["lagEntries"], 0, "{body}");
+    let mut conn = server.redis().await;
+    for n in 0..7 {
+        let (kind, id, data) = flush_common::reservation_entry(n);
+        let _: String = redis::cmd("XADD")
+            .arg(server.keys().outbox())
+            .arg("*")
+            .arg(&[("type", kind), ("id", id.as_str()), ("data", data.as_str())])
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let body = health(&server).await;
+    assert_eq!(body["status"], "UP");
+    assert_eq!(body["outbox"]["lagEntries"], 7, "{body}");
+    assert_eq!(body["outbox"]["pendingEntries"], 0, "{body}");
+    server.stop().await.unwrap();
+}

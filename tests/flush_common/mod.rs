@@ -1,0 +1,355 @@
+//! Flush test support: a per-test environment (key prefix, MySQL database, topic), outbox
+//! entries appended in the booking scripts' format, readers for MySQL, the outbox and the
+//! topic, and private mariadbd and broker processes for the outage tests.
+#![allow(dead_code)]
+
+pub mod processes;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use concert_queue::flush::{self, Lag, GROUP};
+use concert_queue::store::Keys;
+use concert_queue::Config;
+use mysql_async::prelude::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::json;
+
+use crate::common::{self, services};
+
+/// One test's own prefix, database and topic over the shared services.
+pub struct FlushEnv {
+    pub config: Config,
+    pub database: String,
+    pub server_url: String,
+    pub keys: Keys,
+}
+
+impl FlushEnv {
+    /// Everything fresh, on the shared Redis, MySQL server and broker.
+    pub async fn new(name: &str) -> FlushEnv {
+        let server_url = services::mysql_server_url().await;
+        let brokers = services::kafka_brokers().await;
+        Self::on(name, &server_url, &brokers).await
+    }
+
+    /// Everything fresh, on the shared Redis and the given MySQL server and broker.
+    pub async fn on(name: &str, mysql_server_url: &str, brokers: &str) -> FlushEnv {
+        // RUST_LOG=concert_queue=info shows the worker's logs under --nocapture.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "off".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let redis_url = services::redis_url().await;
+        let prefix = common::unique_prefix(name);
+        let unique = prefix.replace([':', '-'], "_").replace("t_", "");
+        let database = format!(
+            "cqt_{}",
+            unique
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<String>()
+        );
+        let database: String = database.chars().take(64).collect();
+        let mut config = common::test_config(&redis_url, &prefix);
+        config.mysql_url = format!("{mysql_server_url}/{database}");
+        config.kafka_brokers = brokers.to_string();
+        config.kafka_topic = format!("cq-test-{}", unique.replace('_', "-"));
+        config.kafka_topic_partitions = 3;
+        config.flush_sink_timeout = Duration::from_secs(5);
+        config.flush_idle_poll = Duration::from_millis(20);
+        config.flush_metrics_addr = None;
+        FlushEnv {
+            keys: Keys::new(prefix),
+            config,
+            database,
+            server_url: mysql_server_url.to_string(),
+        }
+    }
+
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.config.redis_url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// Appends reservation.confirmed entries for ids `r-<n>`.
+    pub async fn append_reservations(&self, range: std::ops::Range<u64>) {
+        append_reservations(&mut self.redis().await, &self.keys, range).await;
+    }
+
+    /// Appends wallet.charged entries for ledger ids `c-<n>`.
+    pub async fn append_charges(&self, range: std::ops::Range<u64>) {
+        let mut conn = self.redis().await;
+        let mut pipe = redis::pipe();
+        for n in range {
+            let data = json!({
+                "ledgerId": format!("c-{n}"), "userId": 1000 + n % 50, "amount": 100_000,
+                "balanceAfter": 100_000 * (n + 1), "idempotencyKey": format!("idem-{n}"),
+                "chargedAtMs": 1_764_000_000_000u64 + n,
+            });
+            pipe.cmd("XADD")
+                .arg(self.keys.outbox())
+                .arg("*")
+                .arg("type")
+                .arg("wallet.charged")
+                .arg("id")
+                .arg(format!("c-{n}"))
+                .arg("data")
+                .arg(data.to_string())
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await.unwrap();
+    }
+
+    /// Appends one entry with exactly these fields; returns its stream id.
+    pub async fn append_raw(&self, fields: &[(&str, &str)]) -> String {
+        let mut conn = self.redis().await;
+        redis::cmd("XADD")
+            .arg(self.keys.outbox())
+            .arg("*")
+            .arg(fields)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    /// The store over this test's prefix.
+    pub async fn store(&self) -> concert_queue::store::Store {
+        concert_queue::store::Store::connect(
+            &self.config.redis_url,
+            &self.config.key_prefix,
+            Duration::from_secs(2),
+            0,
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn lag(&self) -> Lag {
+        flush::lag(&self.store().await).await.unwrap()
+    }
+
+    pub async fn xlen(&self, key: &str) -> u64 {
+        let mut conn = self.redis().await;
+        redis::cmd("XLEN")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    /// Entries of the group's pending list.
+    pub async fn pending(&self) -> u64 {
+        let mut conn = self.redis().await;
+        let reply: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+            .arg(self.keys.outbox())
+            .arg(GROUP)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        reply.count() as u64
+    }
+
+    pub async fn mysql(&self) -> mysql_async::Pool {
+        mysql_async::Pool::new(self.config.mysql_url.as_str())
+    }
+
+    /// (rows, distinct ids) of `reservations`.
+    pub async fn reservation_rows(&self) -> (u64, u64) {
+        let pool = self.mysql().await;
+        let mut conn = pool.get_conn().await.unwrap();
+        let row: Option<(u64, u64)> = conn
+            .query_first("SELECT COUNT(*), COUNT(DISTINCT reservation_id) FROM reservations")
+            .await
+            .unwrap();
+        drop(conn);
+        pool.disconnect().await.unwrap();
+        row.unwrap()
+    }
+
+    /// Every reservation id in MySQL.
+    pub async fn reservation_ids(&self) -> Vec<String> {
+        let pool = self.mysql().await;
+        let mut conn = pool.get_conn().await.unwrap();
+        let ids: Vec<String> = conn
+            .query("SELECT reservation_id FROM reservations")
+            .await
+            .unwrap();
+        drop(conn);
+        pool.disconnect().await.unwrap();
+        ids
+    }
+
+    pub async fn count(&self, sql: &str) -> u64 {
+        let pool = self.mysql().await;
+        let mut conn = pool.get_conn().await.unwrap();
+        let n: Option<u64> = conn.query_first(sql).await.unwrap();
+        drop(conn);
+        pool.disconnect().await.unwrap();
+        n.unwrap()
+    }
+
+    /// Every message key on the topic, duplicates included; see [`read_topic`].
+    pub async fn topic_keys(&self, expect_distinct: usize) -> Vec<String> {
+        self.topic_messages(expect_distinct)
+            .await
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Every message on the topic as (key, JSON value); see [`read_topic`].
+    pub async fn topic_messages(&self, expect_distinct: usize) -> Vec<(String, serde_json::Value)> {
+        let brokers = self.config.kafka_brokers.clone();
+        let topic = self.config.kafka_topic.clone();
+        tokio::task::spawn_blocking(move || read_topic(&brokers, &topic, expect_distinct))
+            .await
+            .unwrap()
+    }
+
+    /// Environment for the `concert-queue` binary over this test's prefix, database, topic.
+    pub fn binary_env(&self) -> Vec<(String, String)> {
+        let c = &self.config;
+        vec![
+            ("REDIS_URL", c.redis_url.clone()),
+            ("REDIS_KEY_PREFIX", c.key_prefix.clone()),
+            ("MYSQL_URL", c.mysql_url.clone()),
+            ("KAFKA_BROKERS", c.kafka_brokers.clone()),
+            ("KAFKA_TOPIC", c.kafka_topic.clone()),
+            ("FLUSH_BATCH_SIZE", c.flush_batch_size.to_string()),
+            (
+                "FLUSH_CLAIM_IDLE_SECS",
+                c.flush_claim_idle.as_secs().to_string(),
+            ),
+            ("FLUSH_MAX_DELIVERIES", c.flush_max_deliveries.to_string()),
+            (
+                "FLUSH_SINK_TIMEOUT_SECS",
+                c.flush_sink_timeout.as_secs().to_string(),
+            ),
+            (
+                "FLUSH_IDLE_POLL_MS",
+                c.flush_idle_poll.as_millis().to_string(),
+            ),
+            ("FLUSH_METRICS_ADDR", "off".to_string()),
+            ("RUST_LOG", "warn".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+impl Drop for FlushEnv {
+    fn drop(&mut self) {
+        common::delete_prefix(&self.config.redis_url, &self.config.key_prefix);
+        let server = self.server_url.clone();
+        let database = self.database.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let pool = mysql_async::Pool::new(server.as_str());
+                if let Ok(mut conn) = pool.get_conn().await {
+                    let _ = conn
+                        .query_drop(format!("DROP DATABASE IF EXISTS `{database}`"))
+                        .await;
+                }
+                let _ = pool.disconnect().await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Appends reservation.confirmed entries for ids `r-<n>` to the outbox of `keys`.
+pub async fn append_reservations(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    range: std::ops::Range<u64>,
+) {
+    let ids: Vec<u64> = range.collect();
+    for chunk in ids.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for &n in chunk {
+            let (kind, id, data) = reservation_entry(n);
+            pipe.cmd("XADD")
+                .arg(keys.outbox())
+                .arg("*")
+                .arg("type")
+                .arg(kind)
+                .arg("id")
+                .arg(id)
+                .arg("data")
+                .arg(data)
+                .ignore();
+        }
+        let _: () = pipe.query_async(conn).await.unwrap();
+    }
+}
+
+/// The (type, id, data) of reservation `r-<n>`, as the booking scripts write it.
+pub fn reservation_entry(n: u64) -> (&'static str, String, String) {
+    let id = format!("r-{n}");
+    let data = json!({
+        "reservationId": id, "paymentId": format!("p-{n}"), "userId": 1000 + n % 50,
+        "concertId": 1, "scheduleId": 1 + n / 10_000, "seatNo": n % 10_000 + 1,
+        "amount": 50_000, "balanceAfter": 150_000, "ledgerId": format!("l-{n}"),
+        "confirmedAtMs": 1_764_000_000_000u64 + n,
+    });
+    ("reservation.confirmed", id, data.to_string())
+}
+
+/// Reads a topic from the beginning of every partition until `expect_distinct` distinct
+/// keys arrived and then nothing more for a second (or 60 s passed). tansu 0.6's high
+/// watermarks do not count records, so the end is found by quiet, not by offsets.
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    expect_distinct: usize,
+) -> Vec<(String, serde_json::Value)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("cq-test-reader-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for partition in metadata.topics()[0].partitions() {
+        list.add_partition_offset(topic, partition.id(), Offset::Beginning)
+            .unwrap();
+    }
+    assert!(list.count() > 0, "topic {topic} has no partitions");
+    consumer.assign(&list).unwrap();
+    let mut out = Vec::new();
+    let mut distinct: HashSet<String> = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last_message = Instant::now();
+    while Instant::now() < deadline {
+        if distinct.len() >= expect_distinct && last_message.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        last_message = Instant::now();
+        let key = String::from_utf8(message.key().unwrap_or_default().to_vec()).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_slice(message.payload().unwrap_or_default()).unwrap();
+        distinct.insert(key.clone());
+        out.push((key, value));
+    }
+    out
+}

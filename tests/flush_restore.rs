@@ -1,0 +1,250 @@
+//! `restore` after this test's Redis state is wiped (its own key prefix) reproduces the
+//! sold seats, reservations, rankings and balances exactly as they were, and refuses to
+//! run over live state. The state before is written the way the booking scripts write it
+//! (docs/architecture.md of the booking work), with the matching outbox entries flushed.
+mod common;
+mod flush_common;
+
+use std::collections::BTreeMap;
+
+use concert_queue::flush::Worker;
+use concert_queue::seed::{Catalog, Concert, Schedule, Seat};
+use flush_common::FlushEnv;
+use serde_json::json;
+
+fn catalog() -> Catalog {
+    let schedule = |id: u64, seats: u32| Schedule {
+        id,
+        starts_at: "2026-12-24T19:00:00Z".parse().unwrap(),
+        seats: (1..=seats)
+            .map(|seat_no| Seat {
+                seat_no,
+                grade: "R".into(),
+                price: 100_000,
+            })
+            .collect(),
+    };
+    Catalog {
+        concerts: vec![Concert {
+            id: 1,
+            title: "Winter".into(),
+            artist: "Band".into(),
+            venue: "Hall".into(),
+            schedules: vec![schedule(11, 3), schedule(12, 5)],
+        }],
+    }
+}
+
+/// Every key under the prefix but the outbox streams, with its value, for comparison.
+async fn snapshot(env: &FlushEnv) -> BTreeMap<String, String> {
+    let mut conn = env.redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", env.config.key_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for key in keys {
+        if key.ends_with(":outbox") || key.ends_with(":outbox:dead") {
+            continue;
+        }
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let value = match kind.as_str() {
+            "hash" => {
+                let mut h: BTreeMap<String, String> = redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                // MySQL does not keep a hold's times; restore puts the confirmation time.
+                h.remove("heldAtMs");
+                h.remove("expiresMs");
+                format!("{h:?}")
+            }
+            "zset" => {
+                let z: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                format!("{z:?}")
+            }
+            "set" => {
+                let mut s: Vec<String> = redis::cmd("SMEMBERS")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                s.sort();
+                format!("{s:?}")
+            }
+            "string" => redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            other => panic!("unexpected {other} at {key}"),
+        };
+        out.insert(key, value);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
+    let env = FlushEnv::new("flushrestore").await;
+    let store = env.store().await;
+    let pool = concert_queue::db::connect(&env.config.mysql_url)
+        .await
+        .unwrap();
+    concert_queue::db::migrate(&pool).await.unwrap();
+    concert_queue::seed::seed_mysql(&pool, &catalog())
+        .await
+        .unwrap();
+    concert_queue::seed::seed_redis(&store, &catalog())
+        .await
+        .unwrap();
+
+    // What the booking scripts leave behind: two charges, four payments (schedule 11 sold
+    // out), each with its outbox entry.
+    let p = &env.config.key_prefix;
+    let t0: u64 = 1_795_620_000_000;
+    let mut conn = env.redis().await;
+    let mut pipe = redis::pipe();
+    let charges = [
+        (42u64, "L42-1", 500_000u64, t0, Some("order-1")),
+        (43, "L43-1", 300_000, t0 + 1, None),
+    ];
+    for (user, ledger, amount, at, idem) in charges {
+        let data = json!({"ledgerId": ledger, "userId": user, "amount": amount,
+            "balanceAfter": amount, "idempotencyKey": idem, "chargedAtMs": at});
+        pipe.cmd("XADD")
+            .arg(format!("{p}:outbox"))
+            .arg("*")
+            .arg(&[
+                ("type", "wallet.charged"),
+                ("id", ledger),
+                ("data", &data.to_string()),
+            ])
+            .ignore();
+    }
+    // user 42 has charged with an Idempotency-Key: its answer is remembered (24 h).
+    pipe.hset_multiple(
+        format!("{p}:{{u:42}}:idem:order-1"),
+        &[
+            ("amount", "500000"),
+            ("balance", "500000"),
+            ("ledgerId", "L42-1"),
+        ],
+    )
+    .ignore();
+    pipe.pexpire(format!("{p}:{{u:42}}:idem:order-1"), 86_400_000)
+        .ignore();
+    // (reservation, user, schedule, seat, ledger, balance after, confirmed at)
+    let payments = [
+        ("R1-1", 42u64, 11u64, 1u32, "L42-2", 400_000u64, t0 + 10),
+        ("R1-2", 43, 11, 2, "L43-2", 200_000, t0 + 20),
+        ("R1-4", 43, 11, 3, "L43-3", 100_000, t0 + 30),
+        ("R1-5", 42, 12, 4, "L42-3", 300_000, t0 + 40),
+    ];
+    for (id, user, schedule, seat, ledger, balance, at) in payments {
+        let payment = format!("P{}", &id[1..]);
+        let data = json!({"reservationId": id, "paymentId": payment, "userId": user,
+            "concertId": 1, "scheduleId": schedule, "seatNo": seat, "amount": 100_000,
+            "balanceAfter": balance, "ledgerId": ledger, "confirmedAtMs": at});
+        pipe.cmd("XADD")
+            .arg(format!("{p}:outbox"))
+            .arg("*")
+            .arg(&[
+                ("type", "reservation.confirmed"),
+                ("id", id),
+                ("data", &data.to_string()),
+            ])
+            .ignore();
+        pipe.hset(format!("{p}:{{c:1}}:s:{schedule}:sold"), seat, id)
+            .ignore();
+        pipe.hset_multiple(
+            format!("{p}:{{c:1}}:res:{id}"),
+            &[
+                ("id", id.to_string()),
+                ("user", user.to_string()),
+                ("concert", "1".into()),
+                ("schedule", schedule.to_string()),
+                ("seat", seat.to_string()),
+                ("price", "100000".into()),
+                ("status", "CONFIRMED".into()),
+                ("heldAtMs", (at - 5).to_string()),
+                ("expiresMs", (at + 300_000).to_string()),
+                ("paymentId", payment.clone()),
+                ("ledgerId", ledger.into()),
+                ("balanceAfter", balance.to_string()),
+                ("confirmedAtMs", at.to_string()),
+            ],
+        )
+        .ignore();
+    }
+    // R1-3 was held and cancelled: never paid, never in MySQL, and its record lapsed.
+    pipe.set(format!("{p}:{{c:1}}:res:seq"), 5).ignore();
+    pipe.hset(format!("{p}:{{c:1}}:s:11:info"), "firstSaleMs", t0 + 10)
+        .ignore();
+    pipe.hset(format!("{p}:{{c:1}}:s:11:info"), "soldOutMs", t0 + 30)
+        .ignore();
+    pipe.hset(format!("{p}:{{c:1}}:s:12:info"), "firstSaleMs", t0 + 40)
+        .ignore();
+    pipe.zadd(format!("{p}:ranking:sales"), 1, 4).ignore();
+    pipe.zadd(format!("{p}:ranking:soldout"), 11, 20).ignore();
+    pipe.hset_multiple(
+        format!("{p}:{{u:42}}:wallet"),
+        &[("balance", 300_000), ("ledgerSeq", 3)],
+    )
+    .ignore();
+    pipe.hset_multiple(
+        format!("{p}:{{u:43}}:wallet"),
+        &[("balance", 100_000), ("ledgerSeq", 3)],
+    )
+    .ignore();
+    let _: () = pipe.query_async(&mut conn).await.unwrap();
+
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    assert_eq!(worker.drain(5).await.unwrap().acked, 6);
+    let before = snapshot(&env).await;
+    assert!(before.len() >= 12, "{before:#?}");
+
+    // Redis loses everything under the prefix; a worker restarted first recreates an
+    // empty outbox, which restore tolerates.
+    common::delete_prefix(&env.config.redis_url, p);
+    worker.outbox().ensure_group().await.unwrap();
+    let restored = concert_queue::restore::restore(&store, &pool)
+        .await
+        .unwrap();
+    assert_eq!(restored.reservations, 4);
+    assert_eq!(restored.sold_out_schedules, 1);
+    assert_eq!(restored.wallets, 2);
+    assert_eq!(restored.idempotency_keys, 1);
+    let after = snapshot(&env).await;
+    assert_eq!(before, after);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{p}:{{u:42}}:idem:order-1"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 0,
+        "the idempotency answer expires like the original: {ttl}"
+    );
+
+    // Over live state it refuses, and changes nothing.
+    let err = concert_queue::restore::restore(&store, &pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("live state"), "{err:#}");
+    assert_eq!(snapshot(&env).await, after);
+    pool.disconnect().await.unwrap();
+}
