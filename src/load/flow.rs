@@ -53,7 +53,7 @@ pub async fn run(
             let (plan, recorder, mut conn) = (plan.clone(), recorder.clone(), make());
             tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(n as u64);
-                while Instant::now() < plan.deadline {
+                while plan.is_open() {
                     let end = one_flow(&mut conn, &plan, &recorder, &settings, &mut rng).await;
                     recorder.flow(|counts| match end {
                         FlowEnd::Completed => counts.completed += 1,
@@ -127,7 +127,7 @@ async fn attempt(
     let mut active = joined["status"] == "ACTIVE";
     let give_up = Instant::now() + settings.admission_limit;
     while !active {
-        if Instant::now() >= plan.deadline {
+        if !plan.is_open() {
             return Err(FlowEnd::Cut);
         }
         if Instant::now() >= give_up {

@@ -172,7 +172,18 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
     let recorder = Recorder::new(start);
     let machine = machine::Machine::before_run();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    eprintln!("running for {} s", window.as_secs());
+    eprintln!(
+        "running for {} s (Ctrl-C ends the window early; the reports are still written)",
+        window.as_secs()
+    );
+    let stop_on_interrupt = {
+        let plan = plan.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                plan.stop();
+            }
+        })
+    };
     match (args.scenario, args.model) {
         (Scenario::Flow, _) => {
             let settings = flow::FlowSettings {
@@ -187,6 +198,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
             open::run_mix(users, plan, weights, recorder.clone(), args.rate, start).await
         }
     }
+    stop_on_interrupt.abort();
     let window_secs = start.elapsed().as_secs_f64();
     let record = recorder.snapshot();
     let run = summary::RunInfo {

@@ -25,7 +25,7 @@ fn pace(plan: Arc<Plan>, rate: u64, start: Instant, due: mpsc::UnboundedSender<I
     let period_ns = 1_000_000_000f64 / rate.max(1) as f64;
     for slot in 0u64.. {
         let intended = start + Duration::from_nanos((slot as f64 * period_ns) as u64);
-        if intended >= plan.deadline || !plan.may_send() {
+        if !plan.is_before_deadline(intended) || !plan.may_send() {
             return;
         }
         let now = Instant::now();

@@ -2,7 +2,7 @@
 //! fresh user ids, the measured window and the request budget that bound every loop.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::seq::IndexedRandom;
@@ -25,13 +25,14 @@ pub struct Plan {
     pub highest_price: u64,
     next_user: AtomicU64,
     remaining: AtomicU64,
-    pub deadline: Instant,
+    deadline: Instant,
+    stopped: AtomicBool,
     pub think: Duration,
 }
 
 impl Plan {
-    /// Reads the catalog and fixes the window: `deadline` ends every loop, and so does
-    /// having sent `max_requests`.
+    /// Reads the catalog and fixes the window: `deadline` ends every loop, and so do
+    /// having sent `max_requests` and `stop`.
     pub fn new(
         catalog: &Path,
         first_user: u64,
@@ -67,6 +68,7 @@ impl Plan {
             next_user: AtomicU64::new(first_user),
             remaining: AtomicU64::new(max_requests),
             deadline,
+            stopped: AtomicBool::new(false),
             think,
         })
     }
@@ -87,9 +89,24 @@ impl Plan {
             .unwrap_or(&self.concerts[0])
     }
 
+    /// Whether the window is still open: before the deadline and not stopped (Ctrl-C).
+    pub fn is_open(&self) -> bool {
+        Instant::now() < self.deadline && !self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Closes the window now: every loop ends after its request in flight.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether `instant` falls inside the window's planned length.
+    pub fn is_before_deadline(&self, instant: Instant) -> bool {
+        instant < self.deadline
+    }
+
     /// Takes one request from the budget; false once the window or the budget is over.
     pub fn may_send(&self) -> bool {
-        Instant::now() < self.deadline
+        self.is_open()
             && self
                 .remaining
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
