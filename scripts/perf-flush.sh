@@ -31,10 +31,8 @@ source scripts/lib/perf-common.sh
 mkdir -p "$OUT"
 PREFIX="perfflush$$"
 PREFIXES+=("$PREFIX")
-DATABASE="cq_perf_flush_$$"
-MYSQL_BASE="${MYSQL_URL:-mysql://root@127.0.0.1:3306/concert_queue}"
-on_cleanup() { mysql -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$DATABASE\`" 2>/dev/null; }
-export REDIS_URL REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="${MYSQL_BASE%/*}/$DATABASE" \
+own_database "cq_perf_flush_$$"
+export REDIS_URL REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="$PERF_MYSQL_URL" \
   TOKEN_SECRET="perf-flush-secret-$PREFIX" TOKEN_RATE_LIMIT_PER_SEC=0 \
   QUEUE_MAX_ACTIVE=1000000 QUEUE_ADMIT_PER_SEC=100000 RUST_LOG=warn \
   KAFKA_TOPIC="perf-flush-$$" FLUSH_METRICS_ADDR=off

@@ -27,10 +27,7 @@ done
 
 source scripts/lib/perf-common.sh
 mkdir -p "$OUT"
-DATABASE="cq_perf_$$"
-MYSQL_BASE="${MYSQL_URL:-mysql://root@127.0.0.1:3306/concert_queue}"
-MYSQL_BASE="${MYSQL_BASE%/*}"
-on_cleanup() { mysql -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$DATABASE\`" 2>/dev/null; }
+own_database "cq_perf_$$"
 
 cargo build --release --quiet --bin concert-queue
 
@@ -39,7 +36,7 @@ start_server() { # prefix
   local prefix="$1" port
   PREFIXES+=("$prefix")
   port=$(free_port)
-  export REDIS_URL REDIS_KEY_PREFIX="$prefix" MYSQL_URL="$MYSQL_BASE/$DATABASE" \
+  export REDIS_URL REDIS_KEY_PREFIX="$prefix" MYSQL_URL="$PERF_MYSQL_URL" \
     TOKEN_SECRET="seed-scenario-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 \
     QUEUE_MAX_ACTIVE=1000000 QUEUE_ADMIT_PER_SEC=100000 BIND_ADDR="127.0.0.1:$port" RUST_LOG=warn
   "$BIN" seed --catalog bench-data/catalog.json >"$OUT/seed-$prefix.log" 2>&1

@@ -1,7 +1,7 @@
 # Shared by the perf scripts (sourced, not run): the loopback Redis from REDIS_URL, a
 # redis-cli on it, the servers and key prefixes a script started (ended and deleted on
-# exit, then the script's own `on_cleanup` if it defines one), a free port, and waiting
-# for a URL to answer.
+# exit, as is the MySQL database of `own_database`), a free port, and waiting for a URL
+# to answer.
 
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 hostport="${REDIS_URL#redis://}"; hostport="${hostport%%/*}"; hostport="${hostport##*@}"
@@ -10,17 +10,28 @@ case "$REDIS_HOST" in 127.*|localhost) ;; *) echo "REDIS_URL must be on loopback
 BIN=target/release/concert-queue
 PIDS=()
 PREFIXES=()
+DATABASE=""
 
 rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
 
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if declare -F on_cleanup >/dev/null; then on_cleanup || true; fi
+  if [ -n "$DATABASE" ]; then
+    mysql -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$DATABASE\`" 2>/dev/null || true
+  fi
   for prefix in "${PREFIXES[@]}"; do
     rcli --scan --pattern "$prefix:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null || true
   done
 }
 trap cleanup EXIT
+
+# A MySQL database of the script's own, dropped on exit: sets DATABASE and
+# PERF_MYSQL_URL (MYSQL_URL's server with this database).
+own_database() {
+  local base="${MYSQL_URL:-mysql://root@127.0.0.1:3306/concert_queue}"
+  DATABASE="$1"
+  PERF_MYSQL_URL="${base%/*}/$DATABASE"
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
