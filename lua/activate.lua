@@ -1,12 +1,13 @@
 -- Activation tick for one concert: end lapsed ACTIVE sessions, drop idle waiters, then
 -- admit the head of the queue in FIFO order within the rate budget and the active maximum.
 -- Any number of servers may run it at once: the budget and the counts live here.
--- KEYS: 1 wait, 2 seen, 3 active, 4 active_seq, 5 bucket, 6 stats
+-- KEYS: the queue keys (src/store/keys.rs QueueKeys::invoke): 1 meta, 2 wait, 3 seen,
+--       4 active, 5 active_seq, 6 seq, 7 bucket, 8 stats
 -- ARGV: 1 max_active, 2 admit_per_sec, 3 active_ttl_ms, 4 idle_timeout_ms (0 = never),
 --       5 bucket_capacity, 6 batch_limit
 -- Returns {admitted, expired_active, dropped_idle, waiting, active}
 local wait, seen, active, active_seq, bucket, stats =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+  KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[8]
 local max_active = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local ttl_ms = tonumber(ARGV[3])

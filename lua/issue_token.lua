@@ -1,5 +1,6 @@
 -- Issue a queue token: enter the concert's waiting queue, or get back the live entry.
--- KEYS: 1 meta, 2 wait, 3 seen, 4 active, 5 active_seq, 6 seq, 7 bucket, 8 stats
+-- KEYS: the queue keys (src/store/keys.rs QueueKeys::invoke): 1 meta, 2 wait, 3 seen,
+--       4 active, 5 active_seq, 6 seq, 7 bucket, 8 stats
 -- ARGV: 1 user, 2 max_active, 3 admit_per_sec, 4 active_ttl_ms, 5 bucket_capacity
 -- Returns {status (0 WAITING, 1 ACTIVE), created (0/1), seq, position, wait_secs, expires_ms}
 local meta, wait, seen, active, active_seq, seq_key, bucket, stats =

@@ -1,8 +1,9 @@
 -- Queue status of one token; a WAITING poll also counts as presence.
--- KEYS: 1 wait, 2 seen, 3 active, 4 active_seq, 5 stats
+-- KEYS: the queue keys (src/store/keys.rs QueueKeys::invoke): 1 meta, 2 wait, 3 seen,
+--       4 active, 5 active_seq, 6 seq, 7 bucket, 8 stats
 -- ARGV: 1 user, 2 seq, 3 admit_per_sec, 4 max_active, 5 active_ttl_ms, 6 idle_timeout_ms (0 = never)
 -- Returns {0 WAITING, position, wait_secs} | {1 ACTIVE, expires_ms} | {2 EXPIRED}
-local wait, seen, active, active_seq, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local wait, seen, active, active_seq, stats = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[8]
 local user = ARGV[1]
 local seq = tonumber(ARGV[2])
 local rate = tonumber(ARGV[3])

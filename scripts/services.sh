@@ -171,6 +171,9 @@ ensure_packages() {
         missing+=(mariadb-server)
     fi
     command -v mariadb >/dev/null || missing+=(mariadb-client)
+    # curl and jq: the README's examples and docs/booking-demo.sh use them.
+    command -v curl >/dev/null || missing+=(curl)
+    command -v jq >/dev/null || missing+=(jq)
     ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 

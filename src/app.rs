@@ -32,13 +32,7 @@ impl App {
     /// stop start-up.
     pub async fn build(config: Config) -> anyhow::Result<Arc<App>> {
         config.validate()?;
-        let store = Store::connect(
-            &config.redis_url,
-            &config.key_prefix,
-            config.redis_timeout,
-            config.redis_pool_size,
-        )
-        .await?;
+        let store = Store::from_config(&config).await?;
         let queue = Queue::new(
             store.clone(),
             TokenSigner::new(config.token_secret.as_bytes()),

@@ -89,13 +89,7 @@ async fn run_seed(config: Config, catalog_path: &std::path::Path) -> anyhow::Res
     db::migrate(&pool).await?;
     seed::seed_mysql(&pool, &catalog).await?;
     pool.disconnect().await.context("closing MySQL")?;
-    let store = Store::connect(
-        &config.redis_url,
-        &config.key_prefix,
-        config.redis_timeout,
-        config.redis_pool_size,
-    )
-    .await?;
+    let store = Store::from_config(&config).await?;
     seed::seed_redis(&store, &catalog).await?;
     tracing::info!(
         concerts = catalog.concerts.len(),
@@ -108,13 +102,7 @@ async fn run_seed(config: Config, catalog_path: &std::path::Path) -> anyhow::Res
 async fn run_flush(config: Config, once: bool, replay_dead: bool) -> anyhow::Result<()> {
     use concert_queue::flush::{consumer_name, Outbox, Worker};
     if replay_dead {
-        let store = Store::connect(
-            &config.redis_url,
-            &config.key_prefix,
-            config.redis_timeout,
-            0,
-        )
-        .await?;
+        let store = Store::from_config(&config).await?;
         let moved = Outbox::new(store, consumer_name()).replay_dead().await?;
         tracing::info!(moved, "dead-letter entries moved back to the outbox");
         return Ok(());
@@ -147,13 +135,7 @@ async fn run_flush(config: Config, once: bool, replay_dead: bool) -> anyhow::Res
 }
 
 async fn run_restore(config: Config) -> anyhow::Result<()> {
-    let store = Store::connect(
-        &config.redis_url,
-        &config.key_prefix,
-        config.redis_timeout,
-        0,
-    )
-    .await?;
+    let store = Store::from_config(&config).await?;
     let pool = db::connect(&config.mysql_url).await?;
     db::migrate(&pool).await?;
     let restored = concert_queue::restore::restore(&store, &pool).await;

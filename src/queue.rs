@@ -111,17 +111,7 @@ impl Queue {
         let reply: Vec<i64> = self
             .store
             .invoke(
-                self.store
-                    .scripts
-                    .issue_token
-                    .key(&keys.meta)
-                    .key(&keys.wait)
-                    .key(&keys.seen)
-                    .key(&keys.active)
-                    .key(&keys.active_seq)
-                    .key(&keys.seq)
-                    .key(&keys.bucket)
-                    .key(&keys.stats)
+                keys.invoke(&self.store.scripts.issue_token)
                     .arg(user_id)
                     .arg(s.max_active)
                     .arg(s.admit_per_sec)
@@ -155,14 +145,7 @@ impl Queue {
         let reply: Vec<i64> = self
             .store
             .invoke(
-                self.store
-                    .scripts
-                    .queue_status
-                    .key(&keys.wait)
-                    .key(&keys.seen)
-                    .key(&keys.active)
-                    .key(&keys.active_seq)
-                    .key(&keys.stats)
+                keys.invoke(&self.store.scripts.queue_status)
                     .arg(claims.user_id)
                     .arg(claims.seq)
                     .arg(s.admit_per_sec)
@@ -189,15 +172,7 @@ impl Queue {
         let reply: Vec<u64> = self
             .store
             .invoke(
-                self.store
-                    .scripts
-                    .activate
-                    .key(&keys.wait)
-                    .key(&keys.seen)
-                    .key(&keys.active)
-                    .key(&keys.active_seq)
-                    .key(&keys.bucket)
-                    .key(&keys.stats)
+                keys.invoke(&self.store.scripts.activate)
                     .arg(s.max_active)
                     .arg(s.admit_per_sec)
                     .arg(s.ttl_ms())

@@ -121,14 +121,9 @@ impl Worker {
     /// Kafka (creating the topic), and joins the `flush` group.
     pub async fn start(config: &Config) -> anyhow::Result<Worker> {
         config.validate()?;
-        let store = Store::connect(
-            &config.redis_url,
-            &config.key_prefix,
-            config.redis_timeout,
-            0,
-        )
-        .await
-        .context("connecting to Redis")?;
+        let store = Store::from_config(config)
+            .await
+            .context("connecting to Redis")?;
         let outbox = Outbox::new(store, consumer_name());
         outbox.ensure_group().await?;
         let pool = crate::db::connect(&config.mysql_url).await?;

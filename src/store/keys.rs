@@ -21,6 +21,28 @@ pub struct QueueKeys {
     pub stats: String,
 }
 
+impl QueueKeys {
+    /// An invocation of a queue script with all eight queue keys, in the order every
+    /// queue script takes them (KEYS 1 to 8: meta, wait, seen, active, active_seq, seq,
+    /// bucket, stats).
+    pub fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        for key in [
+            &self.meta,
+            &self.wait,
+            &self.seen,
+            &self.active,
+            &self.active_seq,
+            &self.seq,
+            &self.bucket,
+            &self.stats,
+        ] {
+            invocation.key(key);
+        }
+        invocation
+    }
+}
+
 /// The keys of one schedule's seat map, all under its concert's tag.
 #[derive(Clone, Debug)]
 pub struct ScheduleKeys {

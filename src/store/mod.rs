@@ -94,6 +94,17 @@ impl Store {
         })
     }
 
+    /// Connects with the settings of `config` (URL, prefix, timeout, pool size).
+    pub async fn from_config(config: &crate::Config) -> anyhow::Result<Self> {
+        Self::connect(
+            &config.redis_url,
+            &config.key_prefix,
+            config.redis_timeout,
+            config.redis_pool_size,
+        )
+        .await
+    }
+
     /// Bounds one Redis round trip by the configured timeout.
     async fn bounded<T>(
         &self,

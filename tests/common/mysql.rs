@@ -59,24 +59,28 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let server_url = self.server_url.clone();
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime: do the async work on a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let pool = mysql_async::Pool::new(server_url.as_str());
-                if let Ok(mut conn) = pool.get_conn().await {
-                    let _ = conn
-                        .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-                        .await;
-                }
-                let _ = pool.disconnect().await;
-            });
-        })
-        .join();
+        drop_database_blocking(&self.server_url, &self.name);
     }
+}
+
+/// Drops database `name` on `server_url`, from a destructor: the test's runtime may be
+/// shutting down, so the async work runs on a thread and runtime of its own.
+pub fn drop_database_blocking(server_url: &str, name: &str) {
+    let (server_url, name) = (server_url.to_string(), name.to_string());
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let pool = mysql_async::Pool::new(server_url.as_str());
+            if let Ok(mut conn) = pool.get_conn().await {
+                let _ = conn
+                    .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .await;
+            }
+            let _ = pool.disconnect().await;
+        });
+    })
+    .join();
 }

@@ -249,24 +249,7 @@ impl FlushEnv {
 impl Drop for FlushEnv {
     fn drop(&mut self) {
         common::delete_prefix(&self.config.redis_url, &self.config.key_prefix);
-        let server = self.server_url.clone();
-        let database = self.database.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let pool = mysql_async::Pool::new(server.as_str());
-                if let Ok(mut conn) = pool.get_conn().await {
-                    let _ = conn
-                        .query_drop(format!("DROP DATABASE IF EXISTS `{database}`"))
-                        .await;
-                }
-                let _ = pool.disconnect().await;
-            });
-        })
-        .join();
+        common::mysql::drop_database_blocking(&self.server_url, &self.database);
     }
 }
 
