@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use concert_queue::{db, seed, store::Store, Config};
+use concert_queue::{db, load, seed, store::Store, Config};
 
 #[derive(Parser)]
 #[command(
@@ -40,22 +40,33 @@ enum Command {
     /// Rebuild Redis (catalog, sold seats, reservations, rankings, wallets) from MySQL
     /// after Redis lost its data; refuses while Redis holds live state.
     Restore,
+    /// Load a running server on this machine and report (see docs/performance.md).
+    Load(Box<load::LoadArgs>),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    concert_queue::runtime::from_env()?.block_on(run_cli())
+}
+
+async fn run_cli() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let cli = Cli::parse();
+    if let Command::Load(args) = cli.command {
+        let summary = load::run(*args).await?;
+        print!("{}", summary.text());
+        return Ok(());
+    }
     let config = Config::from_env()?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Seed { catalog } => run_seed(config, &catalog).await,
         Command::Flush { once, replay_dead } => run_flush(config, once, replay_dead).await,
         Command::Restore => run_restore(config).await,
+        Command::Load(_) => unreachable!("handled above"),
     }
 }
 

@@ -1,0 +1,55 @@
+# Shared by the perf scripts (sourced, not run): the loopback Redis from REDIS_URL, a
+# redis-cli on it, the servers and key prefixes a script started (ended and deleted on
+# exit, as is the MySQL database of `own_database`), a free port, and waiting for a URL
+# to answer.
+
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+hostport="${REDIS_URL#redis://}"; hostport="${hostport%%/*}"; hostport="${hostport##*@}"
+REDIS_HOST="${hostport%%:*}"; REDIS_PORT="${hostport##*:}"
+case "$REDIS_HOST" in 127.*|localhost) ;; *) echo "REDIS_URL must be on loopback" >&2; exit 2 ;; esac
+BIN=target/release/concert-queue
+PIDS=()
+PREFIXES=()
+DATABASE=""
+
+rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$DATABASE" ]; then
+    mysql -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$DATABASE\`" 2>/dev/null || true
+  fi
+  for prefix in "${PREFIXES[@]}"; do
+    rcli --scan --pattern "$prefix:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+# A MySQL database of the script's own, dropped on exit: sets DATABASE and
+# PERF_MYSQL_URL (MYSQL_URL's server with this database).
+own_database() {
+  local base="${MYSQL_URL:-mysql://root@127.0.0.1:3306/concert_queue}"
+  DATABASE="$1"
+  PERF_MYSQL_URL="${base%/*}/$DATABASE"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_for() {
+  for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "no answer at $1" >&2; exit 1
+}
+
+# A catalog of one concert with one schedule, so every request hits one queue's keys.
+write_one_concert_catalog() {
+  cat > "$1" <<'JSON'
+{"concerts": [{"id": 1, "title": "perf", "artist": "-", "venue": "-",
+  "schedules": [{"id": 1, "startsAt": "2027-01-01T00:00:00Z", "seats": []}]}]}
+JSON
+}
+
+# Loads the issue_token script exactly as the server composes it (examples/load_script,
+# built by the calling script) and prints its SHA1.
+load_issue_token_script() {
+  REDIS_URL="$REDIS_URL" target/release/examples/load_script issue_token
+}

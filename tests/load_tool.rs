@@ -1,0 +1,125 @@
+//! The load tool against a real server: the token and status scenarios, closed and open
+//! models, bounded by a request budget; counts and reports are checked, never timings.
+
+mod common;
+
+use clap::Parser;
+use common::TestServer;
+use concert_queue::load::{self, LoadArgs};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+fn one_concert_catalog(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("catalog.json");
+    std::fs::write(
+        &path,
+        r#"{"concerts": [{"id": 1, "title": "t", "artist": "a", "venue": "v",
+            "schedules": [{"id": 1, "startsAt": "2027-01-01T00:00:00Z", "seats": []}]}]}"#,
+    )
+    .unwrap();
+    path
+}
+
+fn args(server: &TestServer, dir: &std::path::Path, extra: &[&str]) -> LoadArgs {
+    let catalog = one_concert_catalog(dir);
+    let html = dir.join("report.html");
+    let json = dir.join("report.json");
+    let mut argv = vec![
+        "load".to_string(),
+        "--target".into(),
+        server.base.clone(),
+        "--catalog".into(),
+        catalog.display().to_string(),
+        "--html".into(),
+        html.display().to_string(),
+        "--json".into(),
+        json.display().to_string(),
+        "--users".into(),
+        "4".into(),
+        "--seconds".into(),
+        "30".into(),
+    ];
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    Cli::parse_from(argv).load
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_scenario_issues_exactly_its_budget_and_writes_reports() {
+    let server = TestServer::start("load-token", |_| {}).await;
+    server.add_concert(1).await;
+    let dir = tempdir("load-token");
+    let summary = load::run(args(
+        &server,
+        &dir,
+        &["--scenario", "token", "--max-requests", "200"],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(summary.total.requests, 200);
+    assert_eq!(summary.total.errors, 0, "{}", summary.text());
+    assert_eq!(summary.endpoints.len(), 1);
+    assert_eq!(summary.endpoints[0].endpoint, "POST /api/queue/token");
+    assert_eq!(summary.endpoints[0].statuses, vec![(201, 200)]);
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("POST /api/queue/token"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["total"]["requests"], 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_model_sends_its_budget_of_status_polls_with_tokens() {
+    let server = TestServer::start("load-open", |_| {}).await;
+    server.add_concert(1).await;
+    let dir = tempdir("load-open");
+    let summary = load::run(args(
+        &server,
+        &dir,
+        &[
+            "--scenario",
+            "status",
+            "--model",
+            "open",
+            "--rate",
+            "500",
+            "--max-requests",
+            "100",
+        ],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(summary.total.requests, 100);
+    assert_eq!(summary.total.errors, 0, "{}", summary.text());
+    assert!(
+        summary.send_lag.is_some(),
+        "the open model reports its send lag"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_target_off_this_machine_is_refused() {
+    let dir = tempdir("load-refused");
+    let catalog = one_concert_catalog(&dir);
+    let cli = Cli::parse_from([
+        "load",
+        "--target",
+        "http://192.0.2.1:8080",
+        "--catalog",
+        &catalog.display().to_string(),
+    ]);
+    let err = load::run(cli.load).await.unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(common::unique_prefix(name).replace(':', "-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
