@@ -7,7 +7,9 @@ use super::{ms, reservation_id, unexpected, Booking, ENDED_RESERVATION_RETENTION
 use crate::error::ApiError;
 use crate::token::Claims;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A seat's live state, serialized as the contract spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum SeatStatus {
     Available,
     Held,
@@ -24,7 +26,9 @@ impl SeatStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One seat of a seat map, serialized as the contract's seat object.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Seat {
     pub seat_no: u64,
     pub price: u64,

@@ -3,7 +3,7 @@
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::request::{bearer_claims, json_body, positive_id};
@@ -32,14 +32,23 @@ pub async fn seat_map(
         .iter()
         .filter(|s| s.status == crate::booking::SeatStatus::Available)
         .count();
-    let views: Vec<Value> = seats
-        .iter()
-        .map(|s| json!({"seatNo": s.seat_no, "price": s.price, "status": s.status.as_str()}))
-        .collect();
     Ok(json(
         StatusCode::OK,
-        &json!({"scheduleId": schedule_id, "availableSeats": available, "seats": views}),
+        &SeatMapView {
+            schedule_id,
+            available_seats: available,
+            seats: &seats,
+        },
     ))
+}
+
+/// The body of `GET /api/schedules/{id}/seats`, encoded straight from the seats.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatMapView<'a> {
+    pub schedule_id: u64,
+    pub available_seats: usize,
+    pub seats: &'a [crate::booking::Seat],
 }
 
 /// `POST /api/reservations`: 201 with the new hold.
