@@ -43,7 +43,10 @@ pub fn serve(addr: SocketAddr) -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
-/// The process's recorder, installed on first use.
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The process's recorder, installed on first use, with its upkeep thread.
 pub fn handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
@@ -52,9 +55,26 @@ pub fn handle() -> PrometheusHandle {
             // Another recorder may already be installed (an embedding application's);
             // then ours still renders what it records through the handle.
             let _ = metrics::set_global_recorder(recorder);
+            keep_up(handle.clone());
             handle
         })
         .clone()
+}
+
+/// Histograms keep every raw sample until upkeep folds them into buckets, and
+/// `build_recorder` (unlike `install`) runs no upkeep: without this thread a server that
+/// is never scraped grows by 8 bytes per request (200 MB after a few million requests,
+/// as the 730-user load run showed).
+fn keep_up(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_INTERVAL);
+            handle.run_upkeep();
+        });
+    if let Err(err) = spawned {
+        tracing::error!(error = %err, "cannot start the metrics upkeep thread");
+    }
 }
 
 /// One served request.
