@@ -103,11 +103,7 @@ impl TestServer {
 
     /// A direct Redis connection for setting up and inspecting state.
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.config.redis_url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+        redis_connection(&self.config.redis_url).await
     }
 
     pub fn keys(&self) -> concert_queue::store::Keys {
@@ -199,6 +195,15 @@ impl Drop for TestServer {
             delete_prefix(&self.config.redis_url, &self.config.key_prefix);
         }
     }
+}
+
+/// A direct multiplexed connection to `url`, for setting up and inspecting state.
+pub async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }
 
 /// Deletes every key under `prefix` (never anything else).

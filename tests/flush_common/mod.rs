@@ -72,11 +72,7 @@ impl FlushEnv {
     }
 
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.config.redis_url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+        common::redis_connection(&self.config.redis_url).await
     }
 
     /// Appends reservation.confirmed entries for ids `r-<n>`.
