@@ -48,7 +48,7 @@ fn queue_depths() -> Vec<u64> {
 fn issue_token_first_entry(c: &mut Criterion, fx: &RedisFixture) {
     c.bench_function("issue_token/first_entry", |b| {
         b.iter_custom(|iters| {
-            fx.fill_waiting(1_000_000_000, 1, 1);
+            fx.fill_waiting(1_000_000_000, 1);
             let started = Instant::now();
             fx.rt.block_on(async {
                 for _ in 0..iters {
@@ -68,7 +68,7 @@ fn issue_token_first_entry(c: &mut Criterion, fx: &RedisFixture) {
 /// A buyer who already waits asks again and gets the same token back.
 fn issue_token_re_entry(c: &mut Criterion, fx: &RedisFixture) {
     fx.reset_queue();
-    fx.fill_waiting(1_000_000_000, 1, 1);
+    fx.fill_waiting(1_000_000_000, 1);
     let user = fx.fresh_user();
     fx.rt
         .block_on(fx.queue.issue_token(user, CONCERT))
@@ -89,8 +89,8 @@ fn queue_status_waiting(c: &mut Criterion, fx: &RedisFixture) {
     let mut group = c.benchmark_group("queue_status/waiting_at_depth");
     for depth in queue_depths() {
         fx.reset_queue();
-        fx.fill_waiting(1, depth, 1);
-        let claims = Claims::new(CONCERT, depth, depth);
+        let first_seq = fx.fill_waiting(1, depth);
+        let claims = Claims::new(CONCERT, depth, first_seq + depth - 1);
         group.bench_function(depth.to_string(), |b| {
             b.to_async(&fx.rt)
                 .iter(|| async { fx.queue.status(&claims).await.expect("status") })
@@ -130,7 +130,7 @@ fn activate_batch(c: &mut Criterion, fx: &RedisFixture) {
             let mut timed = Duration::ZERO;
             for _ in 0..iters {
                 fx.reset_queue();
-                fx.fill_waiting(1, BATCH, 1);
+                fx.fill_waiting(1, BATCH);
                 let started = Instant::now();
                 let done = fx
                     .rt

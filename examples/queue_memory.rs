@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
             admit_per_sec: 100,
             active_ttl: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(120),
+            activation_tick: Duration::from_millis(100),
         },
     );
     let meta = store.keys.concert_meta(1);
@@ -76,9 +77,10 @@ async fn main() -> anyhow::Result<()> {
         .query(
             redis::cmd("DEL")
                 .arg(&keys.meta)
-                .arg(&keys.wait)
-                .arg(&keys.seen)
-                .arg(&keys.seq)
+                .arg(&keys.line)
+                .arg(&keys.active)
+                .arg(&keys.active_seq)
+                .arg(&keys.entries)
                 .arg(&keys.stats)
                 .arg(&keys.bucket),
         )

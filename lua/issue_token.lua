@@ -1,10 +1,10 @@
--- Issue a queue token: enter the concert's waiting queue, or get back the live entry.
--- KEYS: the queue keys (src/store/keys.rs QueueKeys::invoke): 1 meta, 2 wait, 3 seen,
---       4 active, 5 active_seq, 6 seq, 7 bucket, 8 stats
+-- Issue a queue token: enter the concert's waiting line, or get back the live entry.
+-- KEYS: the queue keys (src/store/keys.rs QueueKeys::invoke): 1 meta, 2 line, 3 active,
+--       4 active_seq, 5 entries, 6 bucket, 7 stats
 -- ARGV: 1 user, 2 max_active, 3 admit_per_sec, 4 active_ttl_ms, 5 bucket_capacity
 -- Returns {status (0 WAITING, 1 ACTIVE), created (0/1), seq, position, wait_secs, expires_ms}
-local meta, wait, seen, active, active_seq, seq_key, bucket, stats =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local meta, line, active, active_seq, entries, bucket, stats =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local user = ARGV[1]
 local max_active = tonumber(ARGV[2])
 local rate = tonumber(ARGV[3])
@@ -15,14 +15,15 @@ if redis.call('EXISTS', meta) == 0 then
   return redis.error_reply('CONCERT_NOT_FOUND concert does not exist')
 end
 local now_ms, now_us = redis_clock()
+local now_slot = presence_slot(now_ms)
 
--- Re-entry: the same token and the same place.
-local waiting_seq = redis.call('ZSCORE', wait, user)
-if waiting_seq then
-  redis.call('ZADD', seen, int(now_ms), user)
-  local position = redis.call('ZRANK', wait, user) + 1
-  return {0, 0, tonumber(waiting_seq), position,
-    estimate_wait_secs(stats, position, rate, max_active, ttl_ms), 0}
+-- Re-entry: the same token and the same place; it also counts as a sign of life.
+local score = tonumber(redis.call('ZSCORE', line, user))
+if score then
+  local seq = line_base(entries) + line_offset(score)
+  mark_present(line, user, score, now_slot)
+  local position = redis.call('ZRANK', line, user) + 1
+  return {0, 0, seq, position, estimate_wait_secs(stats, position, rate, max_active, ttl_ms), 0}
 end
 local active_entry = redis.call('HGET', active_seq, user)
 if active_entry then
@@ -32,11 +33,13 @@ if active_entry then
   end
 end
 
--- First entry: a sequence number that is the Redis clock in microseconds, made unique.
-local seq = math.max((tonumber(redis.call('GET', seq_key)) or 0) + 1, now_us)
-redis.call('SET', seq_key, int(seq))
+-- First entry: the next seq, and its offset in the line.
+local seq, offset = next_entry(entries, line, now_us)
+if not seq then
+  return redis.error_reply('QUEUE_FULL the line has been non-empty for 25 days on end')
+end
 
-if redis.call('ZCARD', wait) == 0
+if redis.call('ZCARD', line) == 0
   and live_active_count(active, now_ms) < max_active
   and take_admissions(bucket, now_ms, rate, capacity, 1) == 1 then
   local expires = now_ms + ttl_ms
@@ -46,7 +49,6 @@ if redis.call('ZCARD', wait) == 0
   return {1, 1, seq, 0, 0, expires}
 end
 
-redis.call('ZADD', wait, int(seq), user)
-redis.call('ZADD', seen, int(now_ms), user)
-local position = redis.call('ZCARD', wait)
+redis.call('ZADD', line, int(line_score(offset, now_slot)), user)
+local position = redis.call('ZCARD', line)
 return {0, 1, seq, position, estimate_wait_secs(stats, position, rate, max_active, ttl_ms), 0}

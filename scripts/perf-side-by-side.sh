@@ -43,7 +43,7 @@ source scripts/lib/perf-common.sh
 MAX_ACTIVE=500 ADMIT_PER_SEC=100 TTL_MS=300000 BUCKET_CAPACITY=25
 PREFIX="perfsbs$$"
 TAG="$PREFIX:{c:1}"
-QUEUE_KEYS=("$TAG:meta" "$TAG:q:wait" "$TAG:q:seen" "$TAG:q:active" "$TAG:q:active_seq" "$TAG:q:seq" "$TAG:q:bucket" "$TAG:q:stats")
+QUEUE_KEYS=("$TAG:meta" "$TAG:q:line" "$TAG:q:active" "$TAG:q:active_seq" "$TAG:q:entries" "$TAG:q:bucket" "$TAG:q:stats")
 PREFIXES+=("$PREFIX")
 mkdir -p "$OUT"
 reset_queue() { rcli DEL "${QUEUE_KEYS[@]:1}" >/dev/null; }
@@ -68,11 +68,11 @@ echo "== 1. Redis ceiling: redis-benchmark, EVALSHA issue_token, $REDIS_CLIENTS 
 SHA=$(load_issue_token_script)
 reset_queue
 redis-benchmark -h "$REDIS_HOST" -p "$REDIS_PORT" -c "$REDIS_CLIENTS" -n "$REDIS_REQUESTS" -r 100000000 --csv \
-  EVALSHA "$SHA" 8 "${QUEUE_KEYS[@]}" __rand_int__ "$MAX_ACTIVE" "$ADMIT_PER_SEC" "$TTL_MS" "$BUCKET_CAPACITY" \
+  EVALSHA "$SHA" 7 "${QUEUE_KEYS[@]}" __rand_int__ "$MAX_ACTIVE" "$ADMIT_PER_SEC" "$TTL_MS" "$BUCKET_CAPACITY" \
   | tee "$OUT/redis-benchmark.csv"
 redis_column() { tail -n 1 "$OUT/redis-benchmark.csv" | awk -F'","' -v c="$1" '{gsub(/"/, "", $c); print $c}'; }
 REDIS_RPS=$(redis_column 2)
-ISSUED=$(( $(rcli ZCARD "$TAG:q:wait") + $(rcli ZCARD "$TAG:q:active") ))
+ISSUED=$(( $(rcli ZCARD "$TAG:q:line") + $(rcli ZCARD "$TAG:q:active") ))
 [ "$ISSUED" -gt 0 ] || { echo "redis-benchmark issued no token: the script failed (see above)" >&2; exit 1; }
 echo "   tokens in the queue after the benchmark: $ISSUED"
 reset_queue

@@ -19,6 +19,11 @@ pub const MAX_CHARGE_LIMIT: u64 = 1_000_000_000_000;
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// The longest idle timeout: the waiting line keeps each waiter's latest second modulo 68
+/// minutes (src/store/line.rs), so an idle timeout must stay well inside that, leaving the
+/// idle sweep ample time to go round.
+pub const MAX_WAIT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 /// Everything the server, the ticker and the worker need to know.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -214,6 +219,12 @@ impl Config {
         if self.flush_idle_poll.is_zero() {
             bail!("FLUSH_IDLE_POLL_MS must be positive");
         }
+        if self.wait_idle_timeout > MAX_WAIT_IDLE_TIMEOUT {
+            bail!(
+                "WAIT_IDLE_TIMEOUT_SECS must be at most {} (0 means never)",
+                MAX_WAIT_IDLE_TIMEOUT.as_secs()
+            );
+        }
         if self.holds_per_user == 0 {
             bail!("HOLDS_PER_USER must be at least 1");
         }
@@ -348,6 +359,14 @@ mod tests {
         }
         let err = from(&[("FLUSH_METRICS_ADDR", "nowhere")]).unwrap_err();
         assert!(err.to_string().contains("FLUSH_METRICS_ADDR"));
+    }
+
+    #[test]
+    fn an_idle_timeout_past_half_an_hour_is_refused() {
+        let err = from(&[("WAIT_IDLE_TIMEOUT_SECS", "1801")]).unwrap_err();
+        assert!(err.to_string().contains("WAIT_IDLE_TIMEOUT_SECS"), "{err}");
+        let c = from(&[("WAIT_IDLE_TIMEOUT_SECS", "1800")]).unwrap();
+        assert_eq!(c.wait_idle_timeout, MAX_WAIT_IDLE_TIMEOUT);
     }
 
     #[test]

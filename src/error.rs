@@ -51,6 +51,9 @@ pub enum ApiError {
     IdempotencyConflict,
     #[error("the charge would take the balance past its maximum")]
     BalanceLimit,
+    /// The concert's line has been non-empty for 25 days on end (lua/lib/queue.lua).
+    #[error("the concert's queue cannot take new entries until its line drains")]
+    QueueFull,
     /// A bug or an unexpected backend answer: logged, never shown to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -68,7 +71,7 @@ impl ApiError {
             BadRequest(_) | InvalidAmount { .. } => StatusCode::BAD_REQUEST,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable | QueueFull => StatusCode::SERVICE_UNAVAILABLE,
             InvalidToken => StatusCode::UNAUTHORIZED,
             TokenNotActive | Forbidden => StatusCode::FORBIDDEN,
             SeatUnavailable | HoldLimit | HoldExpired | AlreadyConfirmed | NotHeld
@@ -104,6 +107,7 @@ impl ApiError {
             InvalidAmount { .. } => "INVALID_AMOUNT",
             IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             BalanceLimit => "BALANCE_LIMIT",
+            QueueFull => "QUEUE_FULL",
             Internal(_) => "INTERNAL",
         }
     }
@@ -154,6 +158,7 @@ impl ApiError {
             "FORBIDDEN" => Forbidden,
             "IDEMPOTENCY_CONFLICT" => IdempotencyConflict,
             "BALANCE_LIMIT" => BalanceLimit,
+            "QUEUE_FULL" => QueueFull,
             _ => return None,
         })
     }
@@ -198,6 +203,7 @@ mod tests {
             "FORBIDDEN",
             "IDEMPOTENCY_CONFLICT",
             "BALANCE_LIMIT",
+            "QUEUE_FULL",
         ] {
             assert_eq!(ApiError::from_script_code(code).unwrap().code(), code);
         }

@@ -8,7 +8,8 @@ use crate::error::ApiError;
 use crate::store::Store;
 use crate::token::{Claims, TokenSigner};
 
-/// Most lapsed, idle or admitted buyers one activation tick handles per concert.
+/// Most lapsed or admitted buyers one activation tick handles per concert, and the longest
+/// stretch of the line its idle sweep visits.
 const ACTIVATION_BATCH: u64 = 1000;
 
 /// The queue's tunables, as the scripts take them.
@@ -18,6 +19,8 @@ pub struct QueueSettings {
     pub admit_per_sec: u64,
     pub active_ttl: Duration,
     pub idle_timeout: Duration,
+    /// How often the activation ticker runs; the idle sweep sizes its stretch by it.
+    pub activation_tick: Duration,
 }
 
 impl QueueSettings {
@@ -27,6 +30,7 @@ impl QueueSettings {
             admit_per_sec: config.queue_admit_per_sec,
             active_ttl: config.active_ttl,
             idle_timeout: config.wait_idle_timeout,
+            activation_tick: config.activation_tick,
         }
     }
 
@@ -178,7 +182,8 @@ impl Queue {
                     .arg(s.ttl_ms())
                     .arg(s.idle_timeout.as_millis() as u64)
                     .arg(s.bucket_capacity())
-                    .arg(ACTIVATION_BATCH),
+                    .arg(ACTIVATION_BATCH)
+                    .arg(s.activation_tick.as_millis() as u64),
             )
             .await?;
         let [admitted, expired_active, dropped_idle, waiting, active] = reply[..] else {

@@ -74,7 +74,7 @@ async fn malformed_or_mistyped_bodies_are_400_and_change_nothing() {
 
     let mut conn = server.redis().await;
     let waiting: u64 = redis::cmd("ZCARD")
-        .arg(server.keys().queue(1).wait)
+        .arg(server.keys().queue(1).line)
         .query_async(&mut conn)
         .await
         .unwrap();

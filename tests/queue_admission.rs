@@ -140,7 +140,7 @@ async fn a_waiter_that_stops_polling_is_dropped_and_never_admitted() {
     joiner.add_concert(1).await;
     let absent = joiner.join_token(1, 1).await;
     let present = joiner.join_token(2, 1).await;
-    let wait_key = joiner.keys().queue(1).wait;
+    let wait_key = joiner.keys().queue(1).line;
     let mut conn = joiner.redis().await;
 
     // User 2 keeps polling; user 1 does not. The ticker drops user 1.
@@ -239,4 +239,100 @@ async fn the_estimate_follows_the_observed_admission_rate() {
         "slower than the configured rate suggests"
     );
     assert_eq!(estimate, expected, "position {position}, rate {rate}");
+}
+
+#[tokio::test]
+async fn the_sweep_drops_idle_waiters_wherever_they_stand() {
+    // Admission is paused, so no head walk runs: only the sweep can drop anyone. Of 40
+    // waiters the even ones go silent; the odd ones keep polling.
+    let server = TestServer::start("sweep", |c| {
+        c.queue_max_active = 0;
+        c.wait_idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    server.add_concert(1).await;
+    let mut present = Vec::new();
+    for user in 1..=40u64 {
+        let token = server.join_token(user, 1).await;
+        if user % 2 == 1 {
+            present.push(token);
+        }
+    }
+    let line_key = server.keys().queue(1).line;
+    let mut conn = server.redis().await;
+    eventually(
+        Duration::from_secs(15),
+        "the silent half is swept",
+        || async {
+            for token in &present {
+                assert_eq!(server.status(token).await["status"], "WAITING");
+            }
+            let waiting: Vec<u64> = redis::cmd("ZRANGE")
+                .arg(&line_key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn.clone())
+                .await
+                .unwrap();
+            (waiting.len() == 20).then_some(waiting)
+        },
+    )
+    .await;
+    let waiting: Vec<u64> = redis::cmd("ZRANGE")
+        .arg(&line_key)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let odd: Vec<u64> = (1..=40).filter(|u| u % 2 == 1).collect();
+    assert_eq!(waiting, odd, "the present half stays, in arrival order");
+    for (i, token) in present.iter().enumerate() {
+        assert_eq!(server.status(token).await["position"], i as u64 + 1);
+    }
+}
+
+#[tokio::test]
+async fn idle_waiters_at_the_head_are_passed_over_at_admission() {
+    // The joiner never drops anyone (idle timeout off, so its ticker does not sweep); the
+    // admitter's tick walks the head before it sweeps, so that walk alone must pass over
+    // the absent buyers in front. Users 1-5 go silent, 6 keeps polling.
+    let joiner = TestServer::start("head-walk", |c| {
+        c.queue_max_active = 0;
+        c.wait_idle_timeout = Duration::ZERO;
+    })
+    .await;
+    joiner.add_concert(1).await;
+    let mut absent = Vec::new();
+    for user in 1..=5 {
+        absent.push(joiner.join_token(user, 1).await);
+    }
+    let present = joiner.join_token(6, 1).await;
+    // Wait until the absent ones are idle (more than 2 s by the line's whole seconds).
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_millis(3200) {
+        assert_eq!(joiner.status(&present).await["status"], "WAITING");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _admitter = joiner
+        .sibling(|c| {
+            c.queue_max_active = 1;
+            c.wait_idle_timeout = Duration::from_secs(1);
+        })
+        .await;
+    eventually(
+        Duration::from_secs(5),
+        "the present buyer is admitted",
+        || async { (joiner.status(&present).await["status"] == "ACTIVE").then_some(()) },
+    )
+    .await;
+    for token in &absent {
+        assert_eq!(joiner.status(token).await["status"], "EXPIRED");
+    }
+    let waiting: u64 = redis::cmd("ZCARD")
+        .arg(joiner.keys().queue(1).line)
+        .query_async(&mut joiner.redis().await)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0, "the absent buyers left the line");
 }

@@ -148,3 +148,76 @@ async fn tokens_carry_concert_user_sequence_and_issue_time() {
     );
     assert_eq!(claims.seq / 1_000_000, claims.issued_at);
 }
+
+#[tokio::test]
+async fn an_entry_past_the_lines_25_days_is_refused_and_writes_nothing() {
+    let server = TestServer::start("queue-full", |c| c.queue_max_active = 0).await;
+    server.add_concert(1).await;
+    server.join_token(1, 1).await;
+    // Pretend the line has been non-empty since 25.5 days ago.
+    let entries = server.keys().queue(1).entries;
+    let mut conn = server.redis().await;
+    let (base, last): (u64, u64) = redis::cmd("HMGET")
+        .arg(&entries)
+        .arg("base")
+        .arg("last")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let long_ago = base - concert_queue::store::line::MAX_OFFSET;
+    let _: () = redis::cmd("HSET")
+        .arg(&entries)
+        .arg("base")
+        .arg(long_ago)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let (status, body) = server.join(2, 1).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "QUEUE_FULL");
+    let after: (u64, u64) = redis::cmd("HMGET")
+        .arg(&entries)
+        .arg("base")
+        .arg("last")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(after, (long_ago, last), "no sequence was spent");
+    let waiting: u64 = redis::cmd("ZCARD")
+        .arg(server.keys().queue(1).line)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 1);
+}
+
+#[tokio::test]
+async fn a_token_from_before_the_line_emptied_stays_expired() {
+    // Entries into an empty line move the base; the sequence still only grows, so an old
+    // token never matches a new entry of the same user.
+    let server = TestServer::start("rebase", |c| {
+        c.queue_max_active = 0;
+        c.wait_idle_timeout = std::time::Duration::ZERO;
+    })
+    .await;
+    server.add_concert(1).await;
+    let old = server.join_token(5, 1).await;
+    let mut conn = server.redis().await;
+    let _: () = redis::cmd("ZREM")
+        .arg(server.keys().queue(1).line)
+        .arg(5)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(server.status(&old).await["status"], "EXPIRED");
+    let (status, again) = server.join(5, 1).await;
+    assert_eq!(status, 201);
+    assert_ne!(again["token"], old.as_str());
+    assert_eq!(server.status(&old).await["status"], "EXPIRED");
+    let fresh = server.status(again["token"].as_str().unwrap()).await;
+    assert_eq!(
+        (fresh["status"].as_str(), fresh["position"].as_u64()),
+        (Some("WAITING"), Some(1))
+    );
+}

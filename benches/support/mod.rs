@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use concert_queue::booking::{Booking, BookingSettings};
 use concert_queue::queue::{Queue, QueueSettings};
-use concert_queue::store::Store;
+use concert_queue::store::{line, Store};
 use concert_queue::token::TokenSigner;
 use tokio::runtime::Runtime;
 
@@ -39,6 +39,7 @@ pub fn bench_settings(max_active: u64) -> QueueSettings {
         admit_per_sec: 4_000_000,
         active_ttl: Duration::from_secs(300),
         idle_timeout: Duration::ZERO,
+        activation_tick: Duration::from_millis(100),
     }
 }
 
@@ -161,40 +162,69 @@ impl RedisFixture {
         let k = self.store.keys.queue(CONCERT);
         self.run(
             redis::cmd("DEL")
-                .arg(&k.wait)
-                .arg(&k.seen)
+                .arg(&k.line)
                 .arg(&k.active)
                 .arg(&k.active_seq)
-                .arg(&k.seq)
+                .arg(&k.entries)
                 .arg(&k.bucket)
                 .arg(&k.stats),
         );
     }
 
-    /// Puts `count` buyers (user ids from `first_user`) in the wait queue directly, with
-    /// increasing sequences from `first_seq`, far faster than the script would.
-    pub fn fill_waiting(&self, first_user: u64, count: u64, first_seq: u64) {
+    /// Puts `count` buyers (user ids from `first_user`) at the end of the waiting line
+    /// directly, all seen now, with consecutive seqs as the issue script would give them
+    /// (far faster than the script); returns the first one's seq.
+    pub fn fill_waiting(&self, first_user: u64, count: u64) -> u64 {
         const CHUNK: u64 = 5_000;
         let k = self.store.keys.queue(CONCERT);
-        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now = chrono::Utc::now();
+        let now_slot = line::presence_slot(now.timestamp_millis() as u64);
+        let now_us = now.timestamp_micros() as u64;
+        let (base, last, waiting): (Option<u64>, Option<u64>, u64) = self
+            .rt
+            .block_on(
+                self.store.pipeline(
+                    redis::pipe()
+                        .cmd("HGET")
+                        .arg(&k.entries)
+                        .arg("base")
+                        .cmd("HGET")
+                        .arg(&k.entries)
+                        .arg("last")
+                        .cmd("ZCARD")
+                        .arg(&k.line),
+                ),
+            )
+            .unwrap_or_else(|e| panic!("reading the line failed: {e}"));
+        let first_seq = last.map_or(now_us, |last| (last + 1).max(now_us));
+        let base = match base {
+            Some(base) if waiting > 0 => base,
+            _ => first_seq,
+        };
         let mut start = 0;
         while start < count {
             let end = (start + CHUNK).min(count);
-            let mut wait = redis::cmd("ZADD");
-            let mut seen = redis::cmd("ZADD");
-            wait.arg(&k.wait);
-            seen.arg(&k.seen);
+            let mut add = redis::cmd("ZADD");
+            add.arg(&k.line);
             for i in start..end {
-                wait.arg(first_seq + i).arg(first_user + i);
-                seen.arg(now_ms).arg(first_user + i);
+                add.arg(line::score(first_seq + i - base, now_slot))
+                    .arg(first_user + i);
             }
             let mut pipe = redis::pipe();
-            pipe.add_command(wait).ignore().add_command(seen).ignore();
+            pipe.add_command(add).ignore();
+            pipe.cmd("HSET")
+                .arg(&k.entries)
+                .arg("base")
+                .arg(base)
+                .arg("last")
+                .arg(first_seq + end - 1)
+                .ignore();
             self.rt
                 .block_on(self.store.pipeline::<()>(&pipe))
                 .unwrap_or_else(|e| panic!("filling the queue failed: {e}"));
             start = end;
         }
+        first_seq
     }
 }
 

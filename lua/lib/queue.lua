@@ -2,6 +2,77 @@
 -- (src/store/scripts.rs). Nothing here raises an error, so a script may call these after
 -- its checks.
 
+-- The waiting line `q:line` is one sorted set: member the user id, score
+--   offset * LINE_SLOTS + slot
+-- where `offset` is the entry's seq minus the line's base in `q:entries` (so the set is
+-- ordered first come, first served, and the seq comes back exactly) and `slot` is the
+-- second of the buyer's latest sign of life (issue or poll), modulo LINE_SLOTS (68
+-- minutes). One entry per waiting buyer carries both the order and the presence: no
+-- second set. A seq is the Redis clock in microseconds at entry (made unique), so offsets
+-- stay below 2^41 (25 days) and scores below 2^53, exact in a double, as long as the line
+-- has not been non-empty for 25 days on end: the base moves up to the clock whenever an
+-- entry finds the line empty.
+local LINE_SLOTS = 4096
+local SLOT_MS = 1000
+local MAX_OFFSET = 2199023255552 -- 2^41
+
+local function presence_slot(now_ms)
+  return math.floor(now_ms / SLOT_MS) % LINE_SLOTS
+end
+
+local function line_score(offset, slot)
+  return offset * LINE_SLOTS + slot
+end
+
+local function line_offset(score)
+  return math.floor(score / LINE_SLOTS)
+end
+
+-- Whether a waiter whose line score is `score` has surely been silent for longer than
+-- `idle_ms` (never when idle_ms is 0). Seconds are whole: a sign of life in slot s came
+-- before (s + 1) * SLOT_MS, so s counts as idle once (now_slot - s - 1) * SLOT_MS >=
+-- idle_ms, which is at most 2 s (plus idle_ms rounded up to a second) after the last sign
+-- of life. WAIT_IDLE_TIMEOUT_SECS is capped well below the 68-minute wrap
+-- (src/config.rs), leaving the sweep ample time.
+local function is_idle(score, now_slot, idle_ms)
+  if idle_ms <= 0 then
+    return false
+  end
+  local silent = (now_slot - score % LINE_SLOTS) % LINE_SLOTS
+  return (silent - 1) * SLOT_MS >= idle_ms
+end
+
+-- Records a sign of life of the waiter at `score`. Writes only when the second changed,
+-- so rapid polls cost no write.
+local function mark_present(line_key, user, score, now_slot)
+  if score % LINE_SLOTS ~= now_slot then
+    redis.call('ZADD', line_key, 'XX', int(line_score(line_offset(score), now_slot)), user)
+  end
+end
+
+-- The line's base seq (a waiting entry's seq is base + offset).
+local function line_base(entries_key)
+  return tonumber(redis.call('HGET', entries_key, 'base'))
+end
+
+-- The next entry's seq: the Redis clock in microseconds, or one more than the last seq
+-- when two arrive within the same microsecond; and its offset in the line, moving the
+-- base up to it when the line is empty. Returns nil when the line has been non-empty for
+-- 25 days on end and the offset no longer fits.
+local function next_entry(entries_key, line_key, now_us)
+  local e = redis.call('HMGET', entries_key, 'base', 'last')
+  local base, last = tonumber(e[1]), tonumber(e[2]) or 0
+  local seq = math.max(last + 1, now_us)
+  if not base or redis.call('ZCARD', line_key) == 0 then
+    base = seq
+  end
+  if seq - base >= MAX_OFFSET then
+    return nil
+  end
+  redis.call('HSET', entries_key, 'base', int(base), 'last', int(seq))
+  return seq, seq - base
+end
+
 -- Buyers whose ACTIVE time has not run out.
 local function live_active_count(active_key, now_ms)
   return redis.call('ZCOUNT', active_key, '(' .. int(now_ms), '+inf')

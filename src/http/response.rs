@@ -37,8 +37,14 @@ pub fn with_body(
 
 /// The contract's error envelope: `{"error": {"code": ..., "message": ...}}`.
 pub fn error(err: &ApiError) -> Response<Body> {
-    if let ApiError::Internal(cause) = err {
-        tracing::error!(error = format!("{cause:#}"), "internal error");
+    match err {
+        ApiError::Internal(cause) => {
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        ApiError::QueueFull => {
+            tracing::warn!("a concert's line refused an entry: non-empty for 25 days on end");
+        }
+        _ => {}
     }
     let body = json!({"error": {"code": err.code(), "message": err.message()}});
     let mut response = with_body(

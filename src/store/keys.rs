@@ -11,29 +11,35 @@ pub struct Keys {
 /// The keys of one concert's waiting queue, in the order the queue scripts take them.
 #[derive(Clone, Debug)]
 pub struct QueueKeys {
+    /// hash: the concert's name and settings; exists exactly when the concert does.
     pub meta: String,
-    pub wait: String,
-    pub seen: String,
+    /// sorted set user -> index * 2^21 + presence slot: the waiting line, first come first
+    /// served, with each waiter's latest sign of life (lua/lib/queue.lua).
+    pub line: String,
+    /// sorted set user -> ACTIVE expiry (ms).
     pub active: String,
+    /// hash user -> the seq of the entry that was admitted.
     pub active_seq: String,
-    pub seq: String,
+    /// hash: `base` (the generation's first seq) and `last` (the latest seq issued).
+    pub entries: String,
+    /// hash: the admission token bucket (`tokens`, `ts`).
     pub bucket: String,
+    /// hash: the observed admission rate and the idle sweep's cursor.
     pub stats: String,
 }
 
 impl QueueKeys {
-    /// An invocation of a queue script with all eight queue keys, in the order every
-    /// queue script takes them (KEYS 1 to 8: meta, wait, seen, active, active_seq, seq,
+    /// An invocation of a queue script with all seven queue keys, in the order every
+    /// queue script takes them (KEYS 1 to 7: meta, line, active, active_seq, entries,
     /// bucket, stats).
     pub fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
         let mut invocation = script.prepare_invoke();
         for key in [
             &self.meta,
-            &self.wait,
-            &self.seen,
+            &self.line,
             &self.active,
             &self.active_seq,
-            &self.seq,
+            &self.entries,
             &self.bucket,
             &self.stats,
         ] {
@@ -154,11 +160,10 @@ impl Keys {
         let tag = self.concert_tag(concert_id);
         QueueKeys {
             meta: format!("{tag}:meta"),
-            wait: format!("{tag}:q:wait"),
-            seen: format!("{tag}:q:seen"),
+            line: format!("{tag}:q:line"),
             active: format!("{tag}:q:active"),
             active_seq: format!("{tag}:q:active_seq"),
-            seq: format!("{tag}:q:seq"),
+            entries: format!("{tag}:q:entries"),
             bucket: format!("{tag}:q:bucket"),
             stats: format!("{tag}:q:stats"),
         }
@@ -174,12 +179,12 @@ mod tests {
         let q = Keys::new("cq").queue(7);
         for key in [
             &q.meta,
-            &q.wait,
-            &q.seen,
+            &q.line,
             &q.active,
             &q.active_seq,
-            &q.seq,
+            &q.entries,
             &q.bucket,
+            &q.stats,
         ] {
             assert!(key.starts_with("cq:{c:7}:"), "{key}");
         }

@@ -3,6 +3,7 @@
 //! bounded by a timeout so a Redis outage becomes a fast 503, never a hang.
 
 pub mod keys;
+pub mod line;
 pub mod scripts;
 
 use std::future::Future;
