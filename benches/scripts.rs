@@ -14,7 +14,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use concert_queue::token::Claims;
+use concert_queue::queue::{Queue, QueueSettings};
+use concert_queue::token::{Claims, TokenSigner};
 use criterion::Criterion;
 use support::{bench_settings, print_skip, RedisFixture, CONCERT, PRICE, SCHEDULE, SEATS};
 
@@ -25,6 +26,7 @@ const SCRIPT_BENCHES: &[fn(&mut Criterion, &RedisFixture)] = &[
     queue_status_waiting,
     queue_status_active,
     activate_batch,
+    activate_sweep,
     charge_wallet,
     hold_seat,
     pay_reservation,
@@ -140,6 +142,31 @@ fn activate_batch(c: &mut Criterion, fx: &RedisFixture) {
                 assert_eq!(done.admitted, BATCH, "the whole batch is admitted");
             }
             timed
+        })
+    });
+    fx.reset_queue();
+}
+
+/// One activation tick whose only work is the idle sweep's stretch: 100,000 waiting,
+/// admission paused, the idle timeout on and nobody idle, so the tick visits its largest
+/// stretch (1,000 entries) and removes nothing: the sweep's cost per tick.
+fn activate_sweep(c: &mut Criterion, fx: &RedisFixture) {
+    fx.reset_queue();
+    fx.fill_waiting(1, 100_000);
+    let sweeper = Queue::new(
+        fx.store.clone(),
+        TokenSigner::new(b"bench-secret-of-sufficient-length"),
+        QueueSettings {
+            max_active: 0,
+            idle_timeout: Duration::from_secs(120),
+            ..bench_settings(0)
+        },
+    );
+    c.bench_function("activate/sweep_1000", |b| {
+        b.to_async(&fx.rt).iter(|| async {
+            let done = sweeper.activate(CONCERT).await.expect("activate");
+            assert_eq!(done.dropped_idle, 0, "nobody is idle");
+            done
         })
     });
     fx.reset_queue();
