@@ -108,6 +108,17 @@ impl Catalog {
         }
     }
 
+    /// Whether MySQL answers `SELECT 1` within the timeout (for `/health`; not cached).
+    pub async fn ping(&self) -> bool {
+        let pool = self.pool.clone();
+        let probe = async move {
+            let mut conn = pool.get_conn().await.context("connecting to MySQL")?;
+            conn.query_drop("SELECT 1").await.context("SELECT 1")?;
+            anyhow::Ok(())
+        };
+        matches!(tokio::time::timeout(self.timeout, probe).await, Ok(Ok(())))
+    }
+
     /// Closes the pool's connections.
     pub async fn close(&self) {
         let _ = self.pool.clone().disconnect().await;

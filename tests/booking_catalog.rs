@@ -149,3 +149,13 @@ async fn the_server_migrates_an_empty_database_at_start() {
         json!({"concerts": []})
     );
 }
+
+#[tokio::test]
+async fn health_says_up_when_redis_and_mysql_answer() {
+    let (server, _db) = server("catalog_health").await;
+    let (status, body) = get(&server, "/health").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "UP");
+    assert_eq!(body["mysql"]["status"], "UP");
+    assert_eq!(body["redis"]["status"], "UP");
+}

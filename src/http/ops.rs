@@ -6,24 +6,28 @@ use serde_json::json;
 use super::response::{json, with_body, Body};
 use crate::app::App;
 
-/// 200 with each dependency's state and the outbox lag, or 503 when Redis does not answer.
+/// Each dependency's state and the outbox lag: 503 when Redis (the hot path) does not
+/// answer; 200 otherwise, `DEGRADED` when MySQL (the catalog behind its cache) does not.
 pub async fn health(app: &App) -> Response<Body> {
-    let redis_up = app.store.ping().await.is_ok();
+    let (redis_up, mysql_up) = tokio::join!(app.store.ping(), app.catalog.ping());
+    let redis_up = redis_up.is_ok();
     let outbox = match redis_up {
         true => crate::flush::lag(&app.store).await.ok(),
         false => None,
     }
     .map(|lag| json!({"lagEntries": lag.entries, "pendingEntries": lag.pending, "lagSeconds": lag.seconds()}));
-    let (status, word) = if redis_up {
-        (StatusCode::OK, "UP")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "DOWN")
+    let (status, word) = match (redis_up, mysql_up) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "DOWN"),
+        (true, false) => (StatusCode::OK, "DEGRADED"),
+        (true, true) => (StatusCode::OK, "UP"),
     };
+    let up_or_down = |up: bool| if up { "UP" } else { "DOWN" };
     json(
         status,
         &json!({
             "status": word,
-            "redis": {"status": word},
+            "redis": {"status": up_or_down(redis_up)},
+            "mysql": {"status": up_or_down(mysql_up)},
             "outbox": outbox,
         }),
     )
