@@ -149,6 +149,17 @@ async fn tokens_carry_concert_user_sequence_and_issue_time() {
     assert_eq!(claims.seq / 1_000_000, claims.issued_at);
 }
 
+/// The line's `base` and `last` sequences (`q:entries`).
+async fn base_and_last(conn: &mut redis::aio::MultiplexedConnection, entries: &str) -> (u64, u64) {
+    redis::cmd("HMGET")
+        .arg(entries)
+        .arg("base")
+        .arg("last")
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn an_entry_past_the_lines_25_days_is_refused_and_writes_nothing() {
     let server = TestServer::start("queue-full", |c| c.queue_max_active = 0).await;
@@ -157,13 +168,7 @@ async fn an_entry_past_the_lines_25_days_is_refused_and_writes_nothing() {
     // Pretend the line has been non-empty since 25.5 days ago.
     let entries = server.keys().queue(1).entries;
     let mut conn = server.redis().await;
-    let (base, last): (u64, u64) = redis::cmd("HMGET")
-        .arg(&entries)
-        .arg("base")
-        .arg("last")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let (base, last) = base_and_last(&mut conn, &entries).await;
     let long_ago = base - concert_queue::store::line::MAX_OFFSET;
     let _: () = redis::cmd("HSET")
         .arg(&entries)
@@ -176,13 +181,7 @@ async fn an_entry_past_the_lines_25_days_is_refused_and_writes_nothing() {
     let (status, body) = server.join(2, 1).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "QUEUE_FULL");
-    let after: (u64, u64) = redis::cmd("HMGET")
-        .arg(&entries)
-        .arg("base")
-        .arg("last")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let after = base_and_last(&mut conn, &entries).await;
     assert_eq!(after, (long_ago, last), "no sequence was spent");
     let waiting: u64 = redis::cmd("ZCARD")
         .arg(server.keys().queue(1).line)
