@@ -28,6 +28,7 @@ const SCRIPT_BENCHES: &[fn(&mut Criterion, &RedisFixture)] = &[
     activate_batch,
     activate_sweep,
     charge_wallet,
+    seat_map,
     hold_seat,
     pay_reservation,
 ];
@@ -191,6 +192,43 @@ fn charge_wallet(c: &mut Criterion, fx: &RedisFixture) {
             elapsed
         })
     });
+}
+
+/// The live seat map of a 50-seat schedule as an ACTIVE buyer sees it: 10 seats held by
+/// other buyers (live holds), 10 sold, 30 available.
+fn seat_map(c: &mut Criterion, fx: &RedisFixture) {
+    fx.reset_queue();
+    fx.reset_seats();
+    let viewer = fx.rt.block_on(async {
+        for seat_no in 1..=10 {
+            let holder = fx.active_buyer().await;
+            fx.booking
+                .hold_seat(&holder, SCHEDULE, seat_no)
+                .await
+                .expect("hold_seat");
+        }
+        fx.active_buyer().await
+    });
+    let sold = fx.store.keys.schedule(CONCERT, SCHEDULE).sold;
+    let mut sell = redis::cmd("HSET");
+    sell.arg(&sold);
+    for seat_no in 11..=20 {
+        sell.arg(seat_no).arg(format!("R{CONCERT}-sold{seat_no}"));
+    }
+    fx.run(&sell);
+    c.bench_function("seat_map", |b| {
+        b.to_async(&fx.rt).iter(|| async {
+            let seats = fx
+                .booking
+                .seat_map(&viewer, SCHEDULE)
+                .await
+                .expect("seat_map");
+            assert_eq!(seats.len(), SEATS as usize);
+            seats
+        })
+    });
+    fx.reset_queue();
+    fx.reset_seats();
 }
 
 /// Holding an AVAILABLE seat with an ACTIVE token; the hold is cancelled (untimed) so the

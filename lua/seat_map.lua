@@ -14,16 +14,34 @@ local prices = redis.call('HGETALL', seats)
 if #prices == 0 then
   return redis.error_reply('SCHEDULE_NOT_FOUND schedule does not exist')
 end
+-- Four reads for the whole map, then a walk over Lua tables: the seats sold, each seat's
+-- latest holder, and the schedule's live holds (a holder whose hold lapsed is not one).
+local sold_seats = {}
+local sold_list = redis.call('HKEYS', sold)
+for i = 1, #sold_list do
+  sold_seats[sold_list[i]] = true
+end
+local live_holds = {}
+local live_list = redis.call('ZRANGEBYSCORE', holds, '(' .. int(now_ms), '+inf')
+for i = 1, #live_list do
+  live_holds[live_list[i]] = true
+end
+local holder_of = {}
+if #live_list > 0 then
+  local held_list = redis.call('HGETALL', held)
+  for i = 1, #held_list, 2 do
+    holder_of[held_list[i]] = held_list[i + 1]
+  end
+end
 local out = {}
 for i = 1, #prices, 2 do
   local seat = prices[i]
   local status = 0
-  if redis.call('HEXISTS', sold, seat) == 1 then
+  if sold_seats[seat] then
     status = 2
   else
-    local holder = redis.call('HGET', held, seat)
-    local until_ms = holder and tonumber(redis.call('ZSCORE', holds, holder))
-    if until_ms and until_ms > now_ms then
+    local holder = holder_of[seat]
+    if holder and live_holds[holder] then
       status = 1
     end
   end
