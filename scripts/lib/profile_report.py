@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""The tables of scripts/perf-profile.sh, from the snapshots it took (run, not imported).
+
+usage: profile_report.py OUT_DIR RUN    (RUN: the snapshot pair RUN-a.* / RUN-b.*)
+
+Prints the CPU split over the window between the two snapshots (redis-server, its main
+thread, the server, the load generator, MariaDB, everything else, idle), the Redis
+commands by time spent (INFO commandstats deltas) and, when OUT_DIR/slowlog.json exists,
+the scripts by time spent (a sample of every EVALSHA, mapped to script names through
+OUT_DIR/scripts.sha). Writes the same as OUT_DIR/RUN-summary.json.
+"""
+
+import json
+import os
+import sys
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def proc_cpu_secs(path):
+    """utime + stime of /proc/<pid>/stat, in seconds (None when the file is empty)."""
+    raw = read(path).strip()
+    if not raw:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def machine_ticks(path):
+    """(busy, idle) seconds over all cores from the first line of /proc/stat."""
+    values = [int(v) for v in read(path).split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = values
+    return (user + nice + system + irq + softirq + steal) / TICK, (idle + iowait) / TICK
+
+
+def info(path):
+    fields = {}
+    for line in read(path).splitlines():
+        if ":" in line and not line.startswith("#"):
+            name, value = line.strip().split(":", 1)
+            fields[name] = value
+    return fields
+
+
+def commandstats(path):
+    stats = {}
+    for name, value in info(path).items():
+        if name.startswith("cmdstat_"):
+            parts = dict(p.split("=") for p in value.split(","))
+            stats[name[len("cmdstat_") :]] = (int(parts["calls"]), int(parts["usec"]))
+    return stats
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return 0
+    return sorted_values[min(len(sorted_values) - 1, int(p / 100 * len(sorted_values)))]
+
+
+def main():
+    out, run = sys.argv[1], sys.argv[2]
+    a = lambda name: os.path.join(out, f"{run}-a.{name}")
+    b = lambda name: os.path.join(out, f"{run}-b.{name}")
+    window = float(read(b("time"))) - float(read(a("time")))
+    cores = os.cpu_count()
+    summary = {"run": run, "window_secs": round(window, 2), "cores": cores}
+    summary["load_average"] = {"a": read(a("loadavg")).split()[:3], "b": read(b("loadavg")).split()[:3]}
+
+    busy_a, idle_a = machine_ticks(a("machine"))
+    busy_b, idle_b = machine_ticks(b("machine"))
+    busy, idle = busy_b - busy_a, idle_b - idle_a
+    rows = []
+    named = 0.0
+    for proc in ["redis", "server", "load", "mariadb"]:
+        before, after = proc_cpu_secs(a(proc)), proc_cpu_secs(b(proc))
+        if before is None or after is None:
+            continue
+        secs = after - before
+        named += secs
+        rows.append((proc, secs))
+    cpu_a, cpu_b = info(a("cpu")), info(b("cpu"))
+    main_thread = None
+    if "used_cpu_user_main_thread" in cpu_a:
+        main_thread = sum(
+            float(cpu_b[k]) - float(cpu_a[k])
+            for k in ("used_cpu_user_main_thread", "used_cpu_sys_main_thread")
+        )
+    redis_info = sum(float(cpu_b[k]) - float(cpu_a[k]) for k in ("used_cpu_user", "used_cpu_sys"))
+    rows.append(("everything else", busy - named))
+    rows.append(("idle", idle))
+
+    print(f"== CPU over {window:.1f} s on {cores} cores "
+          f"(load average {' '.join(summary['load_average']['a'])} -> {' '.join(summary['load_average']['b'])})")
+    print(f"{'process':<34} {'cpu s':>8} {'cores':>7} {'share':>7}")
+    total = busy + idle
+    for name, secs in rows:
+        print(f"{name:<34} {secs:8.1f} {secs / window:7.2f} {100 * secs / total:6.1f}%")
+    print(f"redis INFO cpu: used_cpu_user+sys {redis_info:.1f} s ({redis_info / window:.2f} cores)"
+          + (f"; main thread {main_thread:.1f} s ({main_thread / window:.2f} cores)" if main_thread is not None else ""))
+    summary["cpu"] = {name: {"secs": round(s, 2), "cores": round(s / window, 3)} for name, s in rows}
+    summary["redis_info_cpu"] = {"total_cores": round(redis_info / window, 3)}
+    if main_thread is not None:
+        summary["redis_info_cpu"]["main_thread_cores"] = round(main_thread / window, 3)
+
+    cs_a, cs_b = commandstats(a("commandstats")), commandstats(b("commandstats"))
+    deltas = []
+    for cmd, (calls_b, usec_b) in cs_b.items():
+        calls_a, usec_a = cs_a.get(cmd, (0, 0))
+        if calls_b - calls_a > 0:
+            deltas.append((cmd, calls_b - calls_a, usec_b - usec_a))
+    deltas.sort(key=lambda d: -d[2])
+    in_commands = sum(d[2] for d in deltas) / 1e6
+    print(f"\n== Redis commands over the window (INFO commandstats deltas): "
+          f"{in_commands:.1f} s inside commands = {in_commands / window:.2f} cores")
+    print(f"{'command':<20} {'calls':>10} {'calls/s':>9} {'usec':>12} {'usec/call':>10} {'share':>7}")
+    for cmd, calls, usec in deltas[:12]:
+        print(f"{cmd:<20} {calls:10d} {calls / window:9.0f} {usec:12d} {usec / calls:10.2f} "
+              f"{100 * usec / max(1, in_commands * 1e6):6.1f}%")
+    summary["commands"] = [
+        {"command": c, "calls": n, "usec": u, "usec_per_call": round(u / n, 2)} for c, n, u in deltas
+    ]
+
+    slowlog = os.path.join(out, "slowlog.json")
+    if os.path.exists(slowlog):
+        names = dict(line.split() for line in read(os.path.join(out, "scripts.sha")).splitlines())
+        by_script = {}
+        for entry in json.loads(read(slowlog)):
+            args = entry[3]
+            if len(args) > 1 and str(args[0]).lower() == "evalsha":
+                name = names.get(args[1], "unknown " + args[1][:8])
+            else:
+                name = "(command) " + str(args[0]).lower() if args else "?"
+            by_script.setdefault(name, []).append(int(entry[2]))
+        sampled = sum(sum(v) for v in by_script.values())
+        print(f"\n== per script (SLOWLOG sample of every command, {sum(len(v) for v in by_script.values())} calls)")
+        print(f"{'script':<28} {'calls':>8} {'mean us':>8} {'p50 us':>7} {'p99 us':>7} {'share of time':>13}")
+        summary["scripts"] = []
+        for name, times in sorted(by_script.items(), key=lambda kv: -sum(kv[1])):
+            times.sort()
+            mean = sum(times) / len(times)
+            print(f"{name:<28} {len(times):8d} {mean:8.2f} {percentile(times, 50):7d} "
+                  f"{percentile(times, 99):7d} {100 * sum(times) / max(1, sampled):12.1f}%")
+            summary["scripts"].append({
+                "script": name, "calls": len(times), "mean_usec": round(mean, 2),
+                "p50_usec": percentile(times, 50), "p99_usec": percentile(times, 99),
+            })
+
+    with open(os.path.join(out, f"{run}-summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
