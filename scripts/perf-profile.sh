@@ -25,6 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+ARGS="$*"
 SECONDS_PER_RUN=60 USERS=730 PERF_FREQ=99 SLOWLOG_SECONDS=2 PERF=1 SHARED_REDIS=0 FANOUT=""
 OUT="target/perf/profile-$(date -u +%Y%m%dT%H%M%SZ)"
 while [ $# -gt 0 ]; do
@@ -49,6 +50,7 @@ OUT="$(cd "$OUT" && pwd)"
 own_database "cq_prof_$$"
 INFERNO_ROOT="$HOME/.cache/concert-queue/inferno"
 
+STARTED=$(date -u +%FT%TZ)
 echo "== building (release)"
 cargo build --release --quiet --bin concert-queue --example load_script
 target/release/examples/load_script --list > "$OUT/scripts.sha"
@@ -72,7 +74,7 @@ fi
 echo "== redis-server pid $REDIS_PID at $REDIS_URL ($([ "$SHARED_REDIS" = 0 ] && echo own || echo shared))"
 
 PREFIX="perfprof$$"
-PREFIXES+=("$PREFIX")
+[ "$SHARED_REDIS" = 1 ] && PREFIXES+=("$PREFIX") # an own Redis goes with all its keys
 PORT=$(free_port)
 export REDIS_URL REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="$PERF_MYSQL_URL" \
   TOKEN_SECRET="perf-profile-secret-$PREFIX" TOKEN_RATE_LIMIT_PER_SEC=0 \
@@ -140,6 +142,7 @@ if [ "$PERF" = 1 ]; then
     rcli CONFIG SET slowlog-log-slower-than -1 >/dev/null
     rcli --json SLOWLOG GET -1 > "$OUT/slowlog.json"
     rcli SLOWLOG RESET >/dev/null
+    rcli CONFIG SET slowlog-max-len 128 >/dev/null
   fi
   wait "$PERF_SERVER" || echo "perf record of the server failed: see $OUT/perf-server.log"
   [ -n "$PERF_REDIS" ] && { wait "$PERF_REDIS" || echo "perf record of redis failed: see $OUT/perf-redis.log"; }
@@ -156,7 +159,8 @@ if [ "$PERF" = 1 ]; then
 fi
 
 {
-  echo "perf-profile: $*"
+  echo "command: scripts/perf-profile.sh $ARGS"
+  echo "started: $STARTED; report: $(date -u +%FT%TZ)"
   echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB; $(uname -srm); $(redis-server --version | cut -d' ' -f3)"
   grep -E '^all ' "$OUT/run-1.txt" | sed 's/^/run 1: /'
   python3 scripts/lib/profile_report.py "$OUT" run-1
@@ -166,7 +170,8 @@ fi
     echo "== $who: top functions by own samples (perf, run 2)"
     awk '{n=$NF; $NF=""; sub(/ $/,""); k=split($0,f,";"); self[f[k]]+=n; total+=n}
          END {for (s in self) printf "%6.2f%%  %s\n", 100*self[s]/total, s}' "$OUT/$who.folded" \
-      | sort -rn | head -25
+      | sort -rn | sed -n 1,25p
   done
 } | tee "$OUT/profile.txt"
+[ -f "$OUT/slowlog.json" ] && gzip -f "$OUT/slowlog.json"
 echo "reports: $OUT"
