@@ -6,7 +6,8 @@
 #
 #   run 1 (clean): the mix for --seconds; between two snapshots inside the window it
 #     records each process's CPU (/proc/<pid>/stat: redis-server, the server, the load
-#     generator, mariadbd; /proc/stat for the machine), Redis INFO cpu and INFO
+#     generator, mariadbd; /proc/stat for the machine), the time their threads (and Redis's
+#     main thread alone) ran, waited for a CPU or slept (schedstat), Redis INFO cpu and INFO
 #     commandstats (calls, usec, usec_per_call per command, evalsha included);
 #   run 2 (profiled, unless --no-perf): the same mix under `perf record --call-graph dwarf`
 #     of the server (and of the redis-server it started), folded and drawn as flamegraphs by
@@ -99,6 +100,13 @@ snapshot() { # name load-pid
   cat "/proc/$SERVER_PID/stat" > "$OUT/$name.server"
   cat "/proc/$load_pid/stat" > "$OUT/$name.load"
   if [ -n "$MARIADB_PID" ]; then cat "/proc/$MARIADB_PID/stat" > "$OUT/$name.mariadb"; else : > "$OUT/$name.mariadb"; fi
+  # Time on a CPU and time runnable but waiting for one (ns), summed over each one's threads;
+  # Redis's main thread apart, since it is the one that runs the commands.
+  for who in redis server load; do
+    local pid; case "$who" in redis) pid=$REDIS_PID ;; server) pid=$SERVER_PID ;; load) pid=$load_pid ;; esac
+    cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{r+=$1; w+=$2} END {print r+0, w+0}' > "$OUT/$name.$who.sched"
+  done
+  cat "/proc/$REDIS_PID/task/$REDIS_PID/schedstat" > "$OUT/$name.redis-main.sched" 2>/dev/null || : > "$OUT/$name.redis-main.sched"
   rcli INFO cpu | tr -d '\r' > "$OUT/$name.cpu"
   rcli INFO commandstats | tr -d '\r' > "$OUT/$name.commandstats"
 }

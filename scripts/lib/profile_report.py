@@ -102,6 +102,19 @@ def main():
         print(f"{name:<34} {secs:8.1f} {secs / window:7.2f} {100 * secs / total:6.1f}%")
     print(f"redis INFO cpu: used_cpu_user+sys {redis_info:.1f} s ({redis_info / window:.2f} cores)"
           + (f"; main thread {main_thread:.1f} s ({main_thread / window:.2f} cores)" if main_thread is not None else ""))
+    print(f"\nthreads' time over the window (schedstat), in cores: on a CPU / runnable, waiting for one")
+    summary["sched"] = {}
+    for who in ["redis-main", "redis", "server", "load"]:
+        try:
+            ra, wa = (int(v) for v in read(a(f"{who}.sched")).split()[:2])
+            rb, wb = (int(v) for v in read(b(f"{who}.sched")).split()[:2])
+        except (OSError, ValueError):
+            continue
+        run_c, wait_c = (rb - ra) / 1e9 / window, (wb - wa) / 1e9 / window
+        label = "redis-server main thread" if who == "redis-main" else who
+        extra = f"; asleep (no work) {max(0.0, 1 - run_c - wait_c):.2f}" if who == "redis-main" else ""
+        print(f"  {label:<26} on a CPU {run_c:5.2f}   waiting for a CPU {wait_c:5.2f}{extra}")
+        summary["sched"][who] = {"running_cores": round(run_c, 3), "waiting_cores": round(wait_c, 3)}
     summary["cpu"] = {name: {"secs": round(s, 2), "cores": round(s / window, 3)} for name, s in rows}
     summary["redis_info_cpu"] = {"total_cores": round(redis_info / window, 3)}
     if main_thread is not None:
