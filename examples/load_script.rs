@@ -3,6 +3,9 @@
 //! EVALSHA on their own (scripts/perf-side-by-side.sh runs redis-benchmark with it).
 //!
 //!   REDIS_URL=redis://127.0.0.1:6379 cargo run --release --example load_script -- issue_token
+//!
+//! With `--list` it only prints `<sha1> <name>` for every script (no Redis needed), the
+//! table scripts/perf-profile.sh maps EVALSHA calls back to scripts with.
 
 use anyhow::{bail, Context};
 use concert_queue::store::Scripts;
@@ -12,14 +15,14 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .context("usage: load_script <script name, e.g. issue_token>")?;
     let scripts = Scripts::load();
-    let script = match name.as_str() {
-        "issue_token" => &scripts.issue_token,
-        "queue_status" => &scripts.queue_status,
-        "activate" => &scripts.activate,
-        "hold_seat" => &scripts.hold_seat,
-        "pay_reservation" => &scripts.pay_reservation,
-        "charge_wallet" => &scripts.charge_wallet,
-        other => bail!("no script named {other:?}"),
+    if name == "--list" {
+        for (name, script) in scripts.named() {
+            println!("{} {name}", script.get_hash());
+        }
+        return Ok(());
+    }
+    let Some((_, script)) = scripts.named().into_iter().find(|(n, _)| *n == name) else {
+        bail!("no script named {name:?}");
     };
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let client = redis::Client::open(url.as_str()).with_context(|| format!("parsing {url}"))?;

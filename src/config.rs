@@ -48,6 +48,8 @@ pub struct Config {
     pub redis_timeout: Duration,
     /// 0: one multiplexed, self-reconnecting connection; N: a bb8 pool of N connections.
     pub redis_pool_size: u32,
+    /// How the ticker and the sweeper run their script for every concert.
+    pub script_fanout: crate::store::Fanout,
     /// Open connections the HTTP server accepts at once; further ones wait in the backlog.
     pub max_connections: usize,
     /// How long a client may take to send its request headers.
@@ -100,6 +102,7 @@ impl Default for Config {
             activation_tick: Duration::from_millis(100),
             redis_timeout: Duration::from_millis(1000),
             redis_pool_size: 0,
+            script_fanout: crate::store::Fanout::default(),
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
@@ -150,6 +153,7 @@ impl Config {
             activation_tick: millis_or(&get, "ACTIVATION_TICK_MS", d.activation_tick)?,
             redis_timeout: millis_or(&get, "REDIS_TIMEOUT_MS", d.redis_timeout)?,
             redis_pool_size: parse_or(&get, "REDIS_POOL_SIZE", d.redis_pool_size)?,
+            script_fanout: parse_or(&get, "SCRIPT_FANOUT", d.script_fanout)?,
             max_connections: parse_or(&get, "MAX_CONNECTIONS", d.max_connections)?,
             header_read_timeout: secs_or(&get, "HEADER_READ_TIMEOUT_SECS", d.header_read_timeout)?,
             shutdown_grace: secs_or(&get, "SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
@@ -317,6 +321,7 @@ mod tests {
         assert_eq!(c.charge_max, 10_000_000);
         assert_eq!(c.hold_sweep_interval, Duration::from_millis(1000));
         assert_eq!(c.mysql_timeout, Duration::from_millis(2000));
+        assert_eq!(c.script_fanout, crate::store::Fanout::Pipeline);
     }
 
     #[test]
@@ -409,6 +414,9 @@ mod tests {
         assert!(c.wait_idle_timeout.is_zero());
         assert_eq!(c.token_rate_limit_per_sec, 0);
         assert!(!c.uses_dev_secret());
+        let c = from(&[("SCRIPT_FANOUT", "concurrent")]).unwrap();
+        assert_eq!(c.script_fanout, crate::store::Fanout::Concurrent);
+        assert!(from(&[("SCRIPT_FANOUT", "batched")]).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::store::Store;
+use crate::store::{QueueKeys, Store};
 use crate::token::{Claims, TokenSigner};
 
 /// Most lapsed or admitted buyers one activation tick handles per concert, and the longest
@@ -172,30 +172,44 @@ impl Queue {
     #[tracing::instrument(name = "admit_waiting_buyers", skip(self), level = "debug")]
     pub async fn activate(&self, concert_id: u64) -> Result<Activation, ApiError> {
         let keys = self.store.keys.queue(concert_id);
-        let s = &self.settings;
-        let reply: Vec<u64> = self
+        let reply: Vec<u64> = self.store.invoke(&self.activation(&keys)).await?;
+        parse_activation(&reply)
+    }
+
+    /// One activation tick for each of `concert_ids`, as one explicit pipeline of
+    /// EVALSHAs (one round trip for all); each concert gets its own outcome.
+    pub async fn activate_pipelined(
+        &self,
+        concert_ids: &[u64],
+    ) -> Result<Vec<Result<Activation, ApiError>>, ApiError> {
+        let keys: Vec<_> = concert_ids
+            .iter()
+            .map(|&id| self.store.keys.queue(id))
+            .collect();
+        let invocations: Vec<_> = keys.iter().map(|k| self.activation(k)).collect();
+        let replies = self
             .store
-            .invoke(
-                keys.invoke(&self.store.scripts.activate)
-                    .arg(s.max_active)
-                    .arg(s.admit_per_sec)
-                    .arg(s.ttl_ms())
-                    .arg(s.idle_timeout.as_millis() as u64)
-                    .arg(s.bucket_capacity())
-                    .arg(ACTIVATION_BATCH)
-                    .arg(s.activation_tick.as_millis() as u64),
-            )
+            .invoke_pipelined::<Vec<u64>>(&invocations)
             .await?;
-        let [admitted, expired_active, dropped_idle, waiting, active] = reply[..] else {
-            return Err(unexpected("activate", &reply));
-        };
-        Ok(Activation {
-            admitted,
-            expired_active,
-            dropped_idle,
-            waiting,
-            active,
-        })
+        Ok(replies
+            .into_iter()
+            .map(|reply| reply.and_then(|r| parse_activation(&r)))
+            .collect())
+    }
+
+    /// The activate script's invocation for one concert's queue keys.
+    fn activation(&self, keys: &QueueKeys) -> redis::ScriptInvocation<'_> {
+        let s = &self.settings;
+        let mut invocation = keys.invoke(&self.store.scripts.activate);
+        invocation
+            .arg(s.max_active)
+            .arg(s.admit_per_sec)
+            .arg(s.ttl_ms())
+            .arg(s.idle_timeout.as_millis() as u64)
+            .arg(s.bucket_capacity())
+            .arg(ACTIVATION_BATCH)
+            .arg(s.activation_tick.as_millis() as u64);
+        invocation
     }
 
     /// Every concert the ticker should visit.
@@ -212,6 +226,19 @@ impl Queue {
             _ => Err(ApiError::TokenNotActive),
         }
     }
+}
+
+fn parse_activation(reply: &[u64]) -> Result<Activation, ApiError> {
+    let [admitted, expired_active, dropped_idle, waiting, active] = reply[..] else {
+        return Err(unexpected("activate", &reply));
+    };
+    Ok(Activation {
+        admitted,
+        expired_active,
+        dropped_idle,
+        waiting,
+        active,
+    })
 }
 
 fn waiting(position: i64, wait: i64) -> QueueState {

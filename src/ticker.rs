@@ -1,5 +1,6 @@
 //! The activation ticker: every server runs the activation script for each concert at a
-//! fixed interval. The budget lives in Redis, so many tickers admit no faster than one.
+//! fixed interval (all concerts in one round trip, as `SCRIPT_FANOUT` says). The budget
+//! lives in Redis, so many tickers admit no faster than one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,19 +39,37 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 }
             }
         }
-        let ticks = concerts.iter().map(|&id| {
-            let app = app.clone();
-            async move { (id, app.queue.activate(id).await) }
-        });
+        let queue = &app.queue;
+        let outcomes = app
+            .config
+            .script_fanout
+            .run(
+                &concerts,
+                |id| queue.activate(id),
+                queue.activate_pipelined(&concerts),
+            )
+            .await;
         let mut failed = false;
-        for (concert_id, outcome) in futures::future::join_all(ticks).await {
-            match outcome {
-                Ok(activation) => crate::metrics::record_activation(concert_id, &activation),
-                Err(err) => {
-                    failed = true;
-                    if !was_failing {
-                        tracing::warn!(concert_id, error = %err, "activation tick failed");
+        match outcomes {
+            Ok(outcomes) => {
+                for (&concert_id, outcome) in concerts.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(activation) => {
+                            crate::metrics::record_activation(concert_id, &activation)
+                        }
+                        Err(err) => {
+                            failed = true;
+                            if !was_failing {
+                                tracing::warn!(concert_id, error = %err, "activation tick failed");
+                            }
+                        }
                     }
+                }
+            }
+            Err(err) => {
+                failed = true;
+                if !was_failing {
+                    tracing::warn!(error = %err, "activation tick failed");
                 }
             }
         }

@@ -75,3 +75,58 @@ async fn a_flushed_script_cache_costs_one_reload_not_an_error() {
     let (status, body) = pooled.join(50, 1).await;
     assert_eq!(status, 201, "{body}");
 }
+
+/// The explicit pipeline of the ticker and the sweeper (`SCRIPT_FANOUT=pipeline`): after a
+/// flushed script cache it loads the script and answers every call, and one call's error
+/// stays that call's.
+#[tokio::test]
+async fn a_pipeline_of_scripts_reloads_after_a_flush_and_keeps_errors_apart() {
+    use concert_queue::booking::{Booking, BookingSettings};
+    use concert_queue::queue::{Queue, QueueSettings};
+    use concert_queue::store::Store;
+    use concert_queue::token::TokenSigner;
+
+    let redis = RedisProcess::start();
+    let config = common::test_config(&redis.url(), &common::unique_prefix("pipeline"));
+    let store = Store::from_config(&config).await.unwrap();
+    let queue = Queue::new(
+        store.clone(),
+        TokenSigner::new(config.token_secret.as_bytes()),
+        QueueSettings::from_config(&config),
+    );
+    let booking = Booking::new(store.clone(), BookingSettings::from_config(&config));
+    let mut conn = common::redis_connection(&redis.url()).await;
+    let concerts = [1, 2, 3];
+    for round in 0..2 {
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let ticks = queue.activate_pipelined(&concerts).await.unwrap();
+        assert_eq!(ticks.len(), 3, "round {round}");
+        for tick in ticks {
+            let tick = tick.unwrap();
+            assert_eq!((tick.admitted, tick.waiting), (0, 0), "round {round}");
+        }
+    }
+    // Concert 2's schedule set is of the wrong type: its sweep fails, the others do not.
+    let _: () = redis::cmd("SET")
+        .arg(store.keys.concert_schedules(2))
+        .arg("not a set")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let swept = booking
+        .release_lapsed_holds_pipelined(&concerts)
+        .await
+        .unwrap();
+    assert!(matches!(swept[0], Ok(0)), "{:?}", swept[0]);
+    assert!(swept[1].is_err(), "{:?}", swept[1]);
+    assert!(matches!(swept[2], Ok(0)), "{:?}", swept[2]);
+}

@@ -91,25 +91,32 @@ impl RedisFixture {
 
     /// Seeds one concert with one schedule of `SEATS` seats, the way `seed` does.
     fn seed_catalog(&self) {
+        self.seed_concerts(1);
+    }
+
+    /// Seeds concerts 1 to `count`, each with one schedule (its id the concert's) of
+    /// `SEATS` seats, the way `seed` does.
+    pub fn seed_concerts(&self, count: u64) {
         use concert_queue::seed::{Catalog, Concert, Schedule, Seat};
-        let catalog = Catalog {
-            concerts: vec![Concert {
-                id: CONCERT,
-                title: "bench".into(),
-                artist: "bench".into(),
-                venue: "bench".into(),
-                schedules: vec![Schedule {
-                    id: SCHEDULE,
-                    starts_at: chrono::Utc::now(),
-                    seats: (1..=SEATS as u32)
-                        .map(|seat_no| Seat {
-                            seat_no,
-                            grade: "R".into(),
-                            price: PRICE,
-                        })
-                        .collect(),
-                }],
+        let concert = |id: u64| Concert {
+            id,
+            title: "bench".into(),
+            artist: "bench".into(),
+            venue: "bench".into(),
+            schedules: vec![Schedule {
+                id,
+                starts_at: chrono::Utc::now(),
+                seats: (1..=SEATS as u32)
+                    .map(|seat_no| Seat {
+                        seat_no,
+                        grade: "R".into(),
+                        price: PRICE,
+                    })
+                    .collect(),
             }],
+        };
+        let catalog = Catalog {
+            concerts: (CONCERT..CONCERT + count).map(concert).collect(),
         };
         self.rt
             .block_on(concert_queue::seed::seed_redis(&self.store, &catalog))

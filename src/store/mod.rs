@@ -2,6 +2,7 @@
 //! connection, or a bb8 pool), the scripts, and the key layout, with every round trip
 //! bounded by a timeout so a Redis outage becomes a fast 503, never a hang.
 
+pub mod fanout;
 pub mod keys;
 pub mod line;
 pub mod scripts;
@@ -16,6 +17,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError};
 
 use crate::error::ApiError;
+pub use fanout::Fanout;
 pub use keys::{Keys, QueueKeys, ScheduleKeys};
 pub use scripts::Scripts;
 
@@ -132,6 +134,54 @@ impl Store {
             .await
     }
 
+    /// Runs independent scripts in one explicit pipeline (one write, one round trip), each
+    /// by EVALSHA with an answer of its own: one script's error does not fail the others.
+    /// Those answered NOSCRIPT (a restarted or flushed Redis) have their script loaded and
+    /// run once more, as `invoke` does for one call (one load per distinct script). An
+    /// error of the pipeline itself (Redis down, timeout) fails the whole call.
+    pub async fn invoke_pipelined<T: FromRedisValue>(
+        &self,
+        invocations: &[redis::ScriptInvocation<'_>],
+    ) -> Result<Vec<Result<T, ApiError>>, ApiError> {
+        let mut answers = self.run_pipelined::<T>(invocations.iter()).await?;
+        loop {
+            let missing: Vec<usize> = (0..answers.len())
+                .filter(|&i| matches!(&answers[i], Err(e) if is_noscript(e)))
+                .collect();
+            let Some(&first) = missing.first() else { break };
+            let invocation = &invocations[first];
+            let _: String = self
+                .bounded(async { with_connection!(self, conn => invocation.load_async(conn)) })
+                .await?;
+            let retried = self
+                .run_pipelined::<T>(missing.iter().map(|&i| &invocations[i]))
+                .await?;
+            for (&i, answer) in missing.iter().zip(retried) {
+                answers[i] = answer;
+            }
+            if matches!(&answers[first], Err(e) if is_noscript(e)) {
+                break; // flushed again at once: answer NOSCRIPT rather than loop
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.map_err(ApiError::from))
+            .collect())
+    }
+
+    /// One pipeline of EVALSHAs, every answer kept (errors included).
+    async fn run_pipelined<'a, 'b: 'a, T: FromRedisValue>(
+        &self,
+        invocations: impl Iterator<Item = &'a redis::ScriptInvocation<'b>>,
+    ) -> Result<Vec<Result<T, RedisError>>, ApiError> {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for invocation in invocations {
+            pipe.invoke_script(invocation);
+        }
+        self.pipeline(&pipe).await
+    }
+
     /// Runs one plain command.
     pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, ApiError> {
         self.bounded(async { with_connection!(self, conn => cmd.query_async(conn)) })
@@ -149,4 +199,8 @@ impl Store {
         let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
     }
+}
+
+fn is_noscript(err: &RedisError) -> bool {
+    err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
 }

@@ -56,6 +56,25 @@ impl Scripts {
     }
 }
 
+impl Scripts {
+    /// Every script with its name (its file under lua/, without `.lua`), so tools can map
+    /// an EVALSHA's hash back to the script it runs.
+    pub fn named(&self) -> [(&'static str, &Script); 10] {
+        [
+            ("issue_token", &self.issue_token),
+            ("queue_status", &self.queue_status),
+            ("activate", &self.activate),
+            ("seat_map", &self.seat_map),
+            ("available_seats", &self.available_seats),
+            ("hold_seat", &self.hold_seat),
+            ("cancel_reservation", &self.cancel_reservation),
+            ("pay_reservation", &self.pay_reservation),
+            ("charge_wallet", &self.charge_wallet),
+            ("release_lapsed_holds", &self.release_lapsed_holds),
+        ]
+    }
+}
+
 impl Default for Scripts {
     fn default() -> Self {
         Self::load()
