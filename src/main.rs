@@ -6,6 +6,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use concert_queue::{db, load, seed, store::Store, Config};
 
+/// mimalloc rather than glibc malloc (feature `mimalloc`, on by default; measured in
+/// docs/performance.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "concert-queue",
