@@ -120,6 +120,7 @@ async fn run_flush(config: Config, once: bool, replay_dead: bool) -> anyhow::Res
             acked = report.acked,
             duplicates = report.duplicates,
             dead_lettered = report.dead_lettered,
+            stages = %report.stages.summary(),
             "outbox drained"
         );
         return Ok(());

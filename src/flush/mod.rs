@@ -8,6 +8,7 @@ pub mod event;
 pub mod kafka;
 pub mod mysql;
 pub mod outbox;
+pub mod timing;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,7 @@ use event::Event;
 use kafka::{KafkaSink, PublishError};
 use mysql::{MysqlSink, SinkError};
 pub use outbox::{lag, Lag, Outbox, RawEntry, GROUP};
+use timing::{Stage, StageTimes};
 
 /// How often the worker refreshes the lag gauges and trims the stream.
 const OBSERVE_EVERY: Duration = Duration::from_secs(1);
@@ -61,6 +63,8 @@ pub struct DrainReport {
     pub acked: usize,
     pub duplicates: u64,
     pub dead_lettered: usize,
+    /// Where the drain's time went.
+    pub stages: StageTimes,
 }
 
 /// Which sink a step failed on.
@@ -98,6 +102,8 @@ pub struct Worker {
     recheck_topic: bool,
     last_observed: Option<Instant>,
     last_lag: Lag,
+    /// Time spent in each stage since the worker started.
+    stages: StageTimes,
 }
 
 /// A consumer name unique across hosts, processes and workers in one process.
@@ -149,6 +155,7 @@ impl Worker {
             recheck_topic: false,
             last_observed: None,
             last_lag: Lag::default(),
+            stages: StageTimes::default(),
         })
     }
 
@@ -183,6 +190,11 @@ impl Worker {
         self.last_lag
     }
 
+    /// Time spent in each stage since the worker started.
+    pub fn stages(&self) -> StageTimes {
+        self.stages
+    }
+
     /// One step: takes a batch, writes it, publishes it, acknowledges what both sinks
     /// have. An error means a sink or Redis failed: nothing unwritten was acknowledged,
     /// and the batch is kept in hand for the next step.
@@ -194,7 +206,10 @@ impl Worker {
             if !claimed.is_empty() {
                 (claimed, "claimed")
             } else {
-                (self.outbox.read_new(self.batch_size).await?, "new")
+                let started = Instant::now();
+                let read = self.outbox.read_new(self.batch_size).await?;
+                self.stages.since(Stage::Read, started);
+                (read, "new")
             }
         };
         if batch.is_empty() {
@@ -233,10 +248,12 @@ impl Worker {
     async fn claim(&mut self) -> anyhow::Result<Vec<RawEntry>> {
         let idle_ms = self.claim_idle.as_millis() as u64;
         loop {
+            let started = Instant::now();
             let (claimed, next) = self
                 .outbox
                 .claim_idle(idle_ms, &self.claim_cursor, self.batch_size)
                 .await?;
+            self.stages.since(Stage::Claim, started);
             let wrapped = next == "0-0";
             self.claim_cursor = next;
             if !claimed.is_empty() {
@@ -263,6 +280,7 @@ impl Worker {
             entries: batch.len(),
             ..BatchReport::default()
         };
+        let started = Instant::now();
         let mut failures: Vec<(RawEntry, String)> = Vec::new();
         let mut parsed: Vec<(RawEntry, Event)> = Vec::with_capacity(batch.len());
         for entry in batch {
@@ -271,12 +289,16 @@ impl Worker {
                 Err(reason) => failures.push((entry, format!("malformed entry: {reason}"))),
             }
         }
+        self.stages.since(Stage::Parse, started);
 
         // MySQL: the whole batch in one transaction; when MySQL rejects the data, each
         // entry alone, to set the guilty ones aside.
         let events: Vec<&Event> = parsed.iter().map(|(_, e)| e).collect();
         let mut written: Vec<(RawEntry, Event)> = Vec::with_capacity(parsed.len());
-        match self.mysql.write(&events).await {
+        let started = Instant::now();
+        let write = self.mysql.write(&events).await;
+        self.stages.since(Stage::Mysql, started);
+        match write {
             Ok(w) => {
                 report.duplicates += w.duplicates;
                 count_duplicates(w.duplicates);
@@ -330,7 +352,9 @@ impl Worker {
             .collect();
         let only: Vec<&event::ReservationConfirmed> =
             reservations.iter().map(|(_, r)| *r).collect();
+        let started = Instant::now();
         let results = self.kafka.publish(&only).await;
+        self.stages.since(Stage::Kafka, started);
         let mut unpublished: HashMap<usize, PublishError> = HashMap::new();
         for ((index, _), result) in reservations.iter().zip(results) {
             if let Err(err) = result {
@@ -353,7 +377,10 @@ impl Worker {
 
         // Acknowledge what both sinks have.
         let ids: Vec<&str> = done.iter().map(|e| e.stream_id.as_str()).collect();
-        if let Err(err) = self.outbox.ack(&ids).await {
+        let started = Instant::now();
+        let acked = self.outbox.ack(&ids).await;
+        self.stages.since(Stage::Ack, started);
+        if let Err(err) = acked {
             self.keep(done.into_iter().chain(retry), failures);
             return Err((Sink::Redis, err));
         }
@@ -451,7 +478,13 @@ impl Worker {
         {
             return;
         }
-        self.last_observed = Some(Instant::now());
+        let started = Instant::now();
+        self.last_observed = Some(started);
+        self.observe_now().await;
+        self.stages.since(Stage::Observe, started);
+    }
+
+    async fn observe_now(&mut self) {
         match self.outbox.lag().await {
             Ok(lag) => {
                 self.last_lag = lag;
@@ -516,6 +549,7 @@ impl Worker {
     /// `max_failures` consecutive failures end the drain with the last error.
     pub async fn drain(&mut self, max_failures: u32) -> anyhow::Result<DrainReport> {
         let mut total = DrainReport::default();
+        let stages_before = self.stages;
         let mut failures = 0;
         let mut backoff = BACKOFF_MIN;
         loop {
@@ -544,6 +578,7 @@ impl Worker {
         }
         self.observe(true).await;
         self.kafka.flush();
+        total.stages = self.stages.since_snapshot(&stages_before);
         Ok(total)
     }
 }
