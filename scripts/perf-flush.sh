@@ -133,11 +133,11 @@ for run in $(seq "$REPEATS"); do
     RESERVATIONS=$(mysql -h 127.0.0.1 -uroot -N -e "SELECT COUNT(*) FROM \`$database\`.reservations")
     mysql -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$database\`"
     rcli --scan --pattern "$prefix:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL > /dev/null
-    awk -v s="$START" -v e="$END" -v r="$RESERVATIONS" -v n="$ENTRIES" -v l="$label" -v run="$run" -v load="$load" 'BEGIN {
+    awk -v s="$START" -v e="$END" -v r="$RESERVATIONS" -v n="$ENTRIES" -v l="$label" -v run="$run" -v la="$load" 'BEGIN {
       t = e - s;
-      printf "%-12s %-3s %9.2f %12.0f %14.0f %11d  %s\n", l, run, t, r / t, n / t, r, load }' \
+      printf "%-12s %-3s %9.2f %12.0f %14.0f %11d  %s\n", l, run, t, r / t, n / t, r, la }' \
       | tee -a "$OUT/flush.txt"
-    grep -o 'stages=.*' "$OUT/flush-$n.log" | tail -1 | sed 's/^/    /' || true
+    sed 's/\x1b\[[0-9;]*m//g' "$OUT/flush-$n.log" | grep -o 'stages=.*' | tail -1 | sed 's/^/    /' || true
   done
 done
 echo "(start-up included; issue 5 target: >= 10000 reservations/s)"

@@ -15,7 +15,8 @@ pub enum Stage {
     Parse,
     /// The batch transaction, connection checkout to commit.
     Mysql,
-    /// Producing the batch's reservations and awaiting their delivery reports.
+    /// Handing the batch's reservations to the producer, and the wait for their delivery
+    /// reports that the next batch's MySQL write did not hide.
     Kafka,
     /// XACK of what both sinks have.
     Ack,
@@ -56,12 +57,23 @@ impl StageTimes {
         self.0[stage as usize] += elapsed;
     }
 
-    /// Adds the time since `started` to `stage`, and records it in the histogram.
-    pub fn since(&mut self, stage: Stage, started: Instant) {
-        let elapsed = started.elapsed();
+    /// Adds `elapsed` to `stage`, and records it in the histogram.
+    pub fn record(&mut self, stage: Stage, elapsed: Duration) {
         self.add(stage, elapsed);
         metrics::histogram!("outbox_flush_stage_seconds", "stage" => stage.label())
             .record(elapsed.as_secs_f64());
+    }
+
+    /// Adds the time since `started` to `stage`, and records it in the histogram.
+    pub fn since(&mut self, stage: Stage, started: Instant) {
+        self.record(stage, started.elapsed());
+    }
+
+    /// Adds another set of totals, stage by stage.
+    pub fn absorb(&mut self, other: &StageTimes) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
     }
 
     /// The time spent since `earlier` was taken of the same totals.
