@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use chrono::DateTime;
+use chrono::{DateTime, Datelike, Timelike};
 
 use super::event::{Event, LEDGER_CHARGE, LEDGER_PAYMENT};
 
@@ -178,7 +178,17 @@ fn datetime(ms: u64) -> Option<String> {
         return None;
     }
     let t = DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)?;
-    Some(t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+    // By hand: chrono's `format` parses its pattern on every call (4% of the worker's CPU).
+    Some(format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        ms % 1000
+    ))
 }
 
 #[cfg(test)]
