@@ -123,7 +123,7 @@ async fn all_rows(env: &FlushEnv) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_inside_one_batch_and_across_replays_write_each_row_once() {
     let env = FlushEnv::new("flushdupbatch").await;
-    // One batch (500 entries at most) holding the same events twice.
+    // One batch (the default holds 2,000 entries) holding the same events twice.
     env.append_reservations(0..6).await;
     env.append_charges(0..4).await;
     env.append_reservations(2..6).await;
