@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Issue 5's flush target (>= 10,000 confirmed reservations/s into MySQL and Kafka): real
-# payments fill the outbox first, then one `concert-queue flush --once` drains it, timed.
+# payments fill the outbox first, then `concert-queue flush --once` drains it, timed.
 #   1. a catalog of SEATS seats (generated; 50 per schedule, 10 schedules per concert);
 #   2. a concert-queue on 127.0.0.1 (own Redis prefix and MySQL database) and the load
 #      tool's booking flow until the seats are sold (or --fill-seconds pass);
-#   3. the server stops; `flush --once` drains the outbox (charges and payments) into
-#      MySQL and the topic perf-flush-<pid> (the worker creates it), and its wall time,
-#      start-up included, gives reservations/s and outbox entries/s.
-# Redis keys and the MySQL database are deleted at the end; the Kafka topic is left (a
-# few MB; delete it with your broker's tools if you mind).
+#   3. the server stops and the filled outbox is copied (Redis COPY) to a template key;
+#   4. each drain gets a fresh copy of the template under a prefix of its own, an empty
+#      MySQL database and the topic perf-flush-<pid>-<n> (the worker creates both), and
+#      `flush --once` drains it; its wall time, start-up included, gives reservations/s
+#      and outbox entries/s. With several --drain-with binaries and --repeats, the drains
+#      alternate (A B A B ...) on copies of the same outbox: an A/B comparison in one run.
+# --keep-outbox NAME keeps the template as perfflush-saved:NAME (not deleted at exit);
+# --from-outbox NAME skips the fill and drains copies of that saved outbox instead.
+# Redis keys and the MySQL databases are deleted at the end; the Kafka topics are left (a
+# few MB each; delete them with your broker's tools if you mind).
 #
 # usage: scripts/perf-flush.sh [--seats 100000] [--users 350] [--fill-seconds 180] [--out DIR]
+#          [--keep-outbox NAME | --from-outbox NAME] [--drain-with LABEL=BINARY]... [--repeats 1]
+#          [--flush-env VAR=VALUE]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SEATS=100000 USERS=350 FILL_SECONDS=180
+SEATS=100000 USERS=350 FILL_SECONDS=180 KEEP="" FROM="" REPEATS=1
+DRAINERS=() FLUSH_ENV=()
 OUT="target/perf/flush-$(date -u +%Y%m%dT%H%M%SZ)"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -22,7 +30,12 @@ while [ $# -gt 0 ]; do
     --users) USERS="$2"; shift 2 ;;
     --fill-seconds) FILL_SECONDS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --keep-outbox) KEEP="$2"; shift 2 ;;
+    --from-outbox) FROM="$2"; shift 2 ;;
+    --drain-with) DRAINERS+=("$2"); shift 2 ;;
+    --repeats) REPEATS="$2"; shift 2 ;;
+    --flush-env) FLUSH_ENV+=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -31,14 +44,21 @@ source scripts/lib/perf-common.sh
 mkdir -p "$OUT"
 PREFIX="perfflush$$"
 PREFIXES+=("$PREFIX")
-own_database "cq_perf_flush_$$"
-export REDIS_URL REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="$PERF_MYSQL_URL" \
-  TOKEN_SECRET="perf-flush-secret-$PREFIX" TOKEN_RATE_LIMIT_PER_SEC=0 \
-  QUEUE_MAX_ACTIVE=1000000 QUEUE_ADMIT_PER_SEC=100000 RUST_LOG=warn \
-  KAFKA_TOPIC="perf-flush-$$" FLUSH_METRICS_ADDR=off
+MYSQL_BASE="${MYSQL_URL:-mysql://root@127.0.0.1:3306/concert_queue}"
+export REDIS_URL TOKEN_RATE_LIMIT_PER_SEC=0 QUEUE_MAX_ACTIVE=1000000 \
+  QUEUE_ADMIT_PER_SEC=100000 FLUSH_METRICS_ADDR=off
+[ ${#DRAINERS[@]} -eq 0 ] && DRAINERS=("current=$BIN")
+[ -n "$KEEP" ] && [ -n "$FROM" ] && { echo "--keep-outbox and --from-outbox exclude each other" >&2; exit 2; }
 
 cargo build --release --quiet --bin concert-queue
-python3 - "$SEATS" > "$OUT/catalog.json" <<'PY'
+
+if [ -n "$FROM" ]; then
+  TEMPLATE="perfflush-saved:$FROM"
+  [ "$(rcli EXISTS "$TEMPLATE")" = 1 ] || { echo "no saved outbox $TEMPLATE" >&2; exit 2; }
+else
+  if [ -n "$KEEP" ]; then TEMPLATE="perfflush-saved:$KEEP"; else TEMPLATE="$PREFIX:template"; fi
+  own_database "cq_perf_flush_$$"
+  python3 - "$SEATS" > "$OUT/catalog.json" <<'PY'
 import json, sys
 seats = int(sys.argv[1])
 schedules = max(1, seats // 50)
@@ -52,39 +72,73 @@ for s in range(schedules):
 json.dump({"concerts": concerts}, sys.stdout)
 PY
 
-echo "== seeding $SEATS seats, selling them through the booking flow ($USERS users, at most $FILL_SECONDS s)"
-"$BIN" seed --catalog "$OUT/catalog.json" > "$OUT/seed.log" 2>&1
-PORT=$(free_port)
-BIND_ADDR="127.0.0.1:$PORT" "$BIN" serve > "$OUT/server.log" 2>&1 &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-wait_for "http://127.0.0.1:$PORT/health"
-"$BIN" load --target "http://127.0.0.1:$PORT" --scenario flow --users "$USERS" \
-  --seconds "$FILL_SECONDS" --catalog "$OUT/catalog.json" --title "perf-flush: filling the outbox" \
-  --html "$OUT/fill.html" --json "$OUT/fill.json" > "$OUT/fill.txt" &
-LOAD_PID=$!
-PIDS+=("$LOAD_PID")
-# Stop filling once every seat is sold (the flow would only charge wallets from then on):
-# the sales ranking counts confirmed reservations per concert; Ctrl-C (SIGINT) ends the
-# load tool's window early and it still writes its reports.
-while kill -0 "$LOAD_PID" 2>/dev/null; do
-  sold=$(rcli ZRANGE "$PREFIX:ranking:sales" 0 -1 WITHSCORES | awk 'NR % 2 == 0 {s += $1} END {print s + 0}')
-  [ "$sold" -ge "$SEATS" ] && { kill -INT "$LOAD_PID" 2>/dev/null; break; }
-  sleep 1
-done
-wait "$LOAD_PID" 2>/dev/null || true
-kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
-ENTRIES=$(rcli XLEN "$PREFIX:outbox")
+  echo "== seeding $SEATS seats, selling them through the booking flow ($USERS users, at most $FILL_SECONDS s)"
+  export REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="$PERF_MYSQL_URL" \
+    TOKEN_SECRET="perf-flush-secret-$PREFIX" RUST_LOG=warn
+  "$BIN" seed --catalog "$OUT/catalog.json" > "$OUT/seed.log" 2>&1
+  PORT=$(free_port)
+  BIND_ADDR="127.0.0.1:$PORT" "$BIN" serve > "$OUT/server.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  wait_for "http://127.0.0.1:$PORT/health"
+  "$BIN" load --target "http://127.0.0.1:$PORT" --scenario flow --users "$USERS" \
+    --seconds "$FILL_SECONDS" --catalog "$OUT/catalog.json" --title "perf-flush: filling the outbox" \
+    --html "$OUT/fill.html" --json "$OUT/fill.json" > "$OUT/fill.txt" &
+  LOAD_PID=$!
+  PIDS+=("$LOAD_PID")
+  # Stop filling once every seat is sold (the flow would only charge wallets from then on):
+  # the sales ranking counts confirmed reservations per concert; Ctrl-C (SIGINT) ends the
+  # load tool's window early and it still writes its reports.
+  while kill -0 "$LOAD_PID" 2>/dev/null; do
+    sold=$(rcli ZRANGE "$PREFIX:ranking:sales" 0 -1 WITHSCORES | awk 'NR % 2 == 0 {s += $1} END {print s + 0}')
+    [ "$sold" -ge "$SEATS" ] && { kill -INT "$LOAD_PID" 2>/dev/null; break; }
+    sleep 1
+  done
+  wait "$LOAD_PID" 2>/dev/null || true
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  rcli DEL "$TEMPLATE" > /dev/null
+  rcli COPY "$PREFIX:outbox" "$TEMPLATE" > /dev/null
+  rcli --scan --pattern "$PREFIX:*" | grep -vxF "$TEMPLATE" \
+    | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL > /dev/null
+  mysql -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$DATABASE\`"
+  DATABASE=""
+  [ -n "$KEEP" ] && echo "   the filled outbox is kept as $TEMPLATE (drain it again with --from-outbox $KEEP)"
+fi
+ENTRIES=$(rcli XLEN "$TEMPLATE")
 echo "   outbox entries: $ENTRIES"
 
-echo "== flush --once"
-START=$(date +%s.%N)
-"$BIN" flush --once > "$OUT/flush.log" 2>&1
-END=$(date +%s.%N)
-RESERVATIONS=$(mysql -h 127.0.0.1 -uroot -N -e "SELECT COUNT(*) FROM \`$DATABASE\`.reservations")
-awk -v s="$START" -v e="$END" -v r="$RESERVATIONS" -v n="$ENTRIES" 'BEGIN {
-  t = e - s;
-  printf "flush --once: %.2f s (start-up included) for %d outbox entries, %d confirmed reservations in MySQL\n", t, n, r;
-  printf "%.0f reservations/s, %.0f outbox entries/s   (issue 5 target: >= 10000 reservations/s)\n", r / t, n / t }' \
+# One drain: a copy of the template under prefix $1, database $2, topic $3, binary $4.
+drain() {
+  local prefix="$1" database="$2" topic="$3" bin="$4" log="$5" start end
+  rcli COPY "$TEMPLATE" "$prefix:outbox" > /dev/null
+  start=$(date +%s.%N)
+  env REDIS_KEY_PREFIX="$prefix" MYSQL_URL="${MYSQL_BASE%/*}/$database" KAFKA_TOPIC="$topic" \
+    TOKEN_SECRET="perf-flush-secret-$prefix" RUST_LOG="${FLUSH_RUST_LOG:-warn,concert_queue=info}" \
+    "${FLUSH_ENV[@]}" "$bin" flush --once > "$log" 2>&1 || echo "flush --once failed: $log" >&2
+  end=$(date +%s.%N)
+  echo "$start $end"
+}
+
+printf '%-12s %-3s %9s %12s %14s %11s  %s\n' binary run seconds reservations/s "outbox entries/s" reservations "load average (before)" \
   | tee "$OUT/flush.txt"
-echo "machine: $(nproc) cores; load average now $(cut -d' ' -f1-3 /proc/loadavg); reports: $OUT"
+for run in $(seq "$REPEATS"); do
+  for drainer in "${DRAINERS[@]}"; do
+    label="${drainer%%=*}" bin="${drainer#*=}"
+    n="$run-$label"
+    prefix="$PREFIX-$n" database="cq_perf_flush_$$_${run}_${label//[^A-Za-z0-9]/_}"
+    PREFIXES+=("$prefix")
+    DATABASE="$database"   # dropped on exit should the drain fail
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    read -r START END < <(drain "$prefix" "$database" "perf-flush-$$-$n" "$bin" "$OUT/flush-$n.log")
+    RESERVATIONS=$(mysql -h 127.0.0.1 -uroot -N -e "SELECT COUNT(*) FROM \`$database\`.reservations")
+    mysql -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$database\`"
+    rcli --scan --pattern "$prefix:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL > /dev/null
+    awk -v s="$START" -v e="$END" -v r="$RESERVATIONS" -v n="$ENTRIES" -v l="$label" -v run="$run" -v la="$load" 'BEGIN {
+      t = e - s;
+      printf "%-12s %-3s %9.2f %12.0f %14.0f %11d  %s\n", l, run, t, r / t, n / t, r, la }' \
+      | tee -a "$OUT/flush.txt"
+    sed 's/\x1b\[[0-9;]*m//g' "$OUT/flush-$n.log" | grep -o 'stages=.*' | tail -1 | sed 's/^/    /' || true
+  done
+done
+echo "(start-up included; issue 5 target: >= 10000 reservations/s)"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%FT%TZ); reports: $OUT"

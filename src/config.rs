@@ -63,6 +63,9 @@ pub struct Config {
     pub kafka_topic_replication: i32,
     /// Outbox entries the flush worker reads, writes and acknowledges at a time.
     pub flush_batch_size: usize,
+    /// Consumers of the `flush` group one `concert-queue flush` process runs side by side
+    /// (each with its own batch at MySQL and at the broker).
+    pub flush_workers: usize,
     /// A pending outbox entry idle this long belongs to a dead worker and is claimed.
     pub flush_claim_idle: Duration,
     /// Deliveries after which an entry that keeps failing goes to the dead-letter stream.
@@ -109,7 +112,8 @@ impl Default for Config {
             kafka_topic: "reservation-confirmed".into(),
             kafka_topic_partitions: 3,
             kafka_topic_replication: 1,
-            flush_batch_size: 500,
+            flush_batch_size: 2000,
+            flush_workers: 2,
             flush_claim_idle: Duration::from_secs(30),
             flush_max_deliveries: 5,
             flush_sink_timeout: Duration::from_secs(30),
@@ -169,6 +173,7 @@ impl Config {
                 d.kafka_topic_replication,
             )?,
             flush_batch_size: parse_or(&get, "FLUSH_BATCH_SIZE", d.flush_batch_size)?,
+            flush_workers: parse_or(&get, "FLUSH_WORKERS", d.flush_workers)?,
             flush_claim_idle: secs_or(&get, "FLUSH_CLAIM_IDLE_SECS", d.flush_claim_idle)?,
             flush_max_deliveries: parse_or(&get, "FLUSH_MAX_DELIVERIES", d.flush_max_deliveries)?,
             flush_sink_timeout: secs_or(&get, "FLUSH_SINK_TIMEOUT_SECS", d.flush_sink_timeout)?,
@@ -213,6 +218,9 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.flush_batch_size) {
             bail!("FLUSH_BATCH_SIZE must be between 1 and 10000");
+        }
+        if !(1..=64).contains(&self.flush_workers) {
+            bail!("FLUSH_WORKERS must be between 1 and 64");
         }
         if self.flush_claim_idle.is_zero() || self.flush_sink_timeout.is_zero() {
             bail!("FLUSH_CLAIM_IDLE_SECS and FLUSH_SINK_TIMEOUT_SECS must be at least 1");
@@ -310,7 +318,8 @@ mod tests {
         assert_eq!(c.kafka_topic, "reservation-confirmed");
         assert_eq!(c.kafka_topic_partitions, 3);
         assert_eq!(c.kafka_topic_replication, 1);
-        assert_eq!(c.flush_batch_size, 500);
+        assert_eq!(c.flush_batch_size, 2000);
+        assert_eq!(c.flush_workers, 2);
         assert_eq!(c.flush_claim_idle, Duration::from_secs(30));
         assert_eq!(c.flush_max_deliveries, 5);
         assert_eq!(c.flush_sink_timeout, Duration::from_secs(30));
@@ -329,6 +338,7 @@ mod tests {
         let c = from(&[
             ("KAFKA_TOPIC", "t-1"),
             ("FLUSH_BATCH_SIZE", "50"),
+            ("FLUSH_WORKERS", "3"),
             ("FLUSH_CLAIM_IDLE_SECS", "2"),
             ("FLUSH_MAX_DELIVERIES", "3"),
             ("FLUSH_SINK_TIMEOUT_SECS", "4"),
@@ -338,6 +348,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.kafka_topic, "t-1");
         assert_eq!(c.flush_batch_size, 50);
+        assert_eq!(c.flush_workers, 3);
         assert_eq!(c.flush_claim_idle, Duration::from_secs(2));
         assert_eq!(c.flush_max_deliveries, 3);
         assert_eq!(c.flush_sink_timeout, Duration::from_secs(4));

@@ -106,26 +106,27 @@ async fn run_seed(config: Config, catalog_path: &std::path::Path) -> anyhow::Res
 }
 
 async fn run_flush(config: Config, once: bool, replay_dead: bool) -> anyhow::Result<()> {
-    use concert_queue::flush::{consumer_name, Outbox, Worker};
+    use concert_queue::flush::{consumer_name, Outbox};
     if replay_dead {
         let store = Store::from_config(&config).await?;
         let moved = Outbox::new(store, consumer_name()).replay_dead().await?;
         tracing::info!(moved, "dead-letter entries moved back to the outbox");
         return Ok(());
     }
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
     if once {
-        let mut worker = Worker::start(&config).await?;
-        let report = worker.drain(10).await?;
+        let report = concert_queue::flush::drain_with_workers(&config, 10).await?;
         tracing::info!(
+            workers = config.flush_workers,
             batches = report.batches,
             acked = report.acked,
             duplicates = report.duplicates,
             dead_lettered = report.dead_lettered,
+            stages = %report.stages.summary(),
             "outbox drained"
         );
         return Ok(());
@@ -134,10 +135,7 @@ async fn run_flush(config: Config, once: bool, replay_dead: bool) -> anyhow::Res
         concert_queue::metrics::serve(addr)?;
         tracing::info!(%addr, "serving flush metrics");
     }
-    let Some(mut worker) = Worker::start_when_ready(&config, &mut stopped).await? else {
-        return Ok(());
-    };
-    worker.run(stopped).await
+    concert_queue::flush::run_with_workers(&config, stopped).await
 }
 
 async fn run_restore(config: Config) -> anyhow::Result<()> {

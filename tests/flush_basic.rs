@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use concert_queue::flush::{Step, Worker, GROUP};
 use flush_common::FlushEnv;
+use mysql_async::prelude::Queryable;
 use tokio::sync::watch;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,6 +100,90 @@ async fn replays_count_as_duplicates_and_charges_land_in_the_ledger() {
     // Replayed reservations are published again (the redo of a worker that died before
     // publishing looks the same): 22 distinct keys, 10 of them twice.
     assert_eq!(messages.len(), 32);
+}
+
+/// Every column of the three tables, in a stable order, as one text per row.
+async fn all_rows(env: &FlushEnv) -> Vec<String> {
+    let pool = env.mysql().await;
+    let mut conn = pool.get_conn().await.unwrap();
+    let mut rows: Vec<String> = Vec::new();
+    for sql in [
+        "SELECT CONCAT_WS('|', reservation_id, payment_id, user_id, concert_id, schedule_id, seat_no, amount, confirmed_at, flushed_at) FROM reservations ORDER BY reservation_id",
+        "SELECT CONCAT_WS('|', payment_id, reservation_id, user_id, amount, ledger_id, paid_at) FROM payments ORDER BY payment_id",
+        "SELECT CONCAT_WS('|', ledger_id, user_id, kind, amount, balance_after, IFNULL(idempotency_key, '-'), IFNULL(reservation_id, '-'), created_at) FROM wallet_ledger ORDER BY ledger_id",
+    ] {
+        let part: Vec<String> = conn.query(sql).await.unwrap();
+        rows.extend(part);
+    }
+    drop(conn);
+    pool.disconnect().await.unwrap();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_inside_one_batch_and_across_replays_write_each_row_once() {
+    let env = FlushEnv::new("flushdupbatch").await;
+    // One batch (the default holds 2,000 entries) holding the same events twice.
+    env.append_reservations(0..6).await;
+    env.append_charges(0..4).await;
+    env.append_reservations(2..6).await;
+    env.append_charges(1..4).await;
+    // An idempotency key no plain literal could carry: quotes, a backslash, a
+    // semicolon, non-ASCII letters.
+    let odd_key = "k'1\\\";\u{e9}\u{1f3ab} -- x";
+    let odd = serde_json::json!({
+        "ledgerId": "c-odd", "userId": 5, "amount": 10, "balanceAfter": 10,
+        "idempotencyKey": odd_key, "chargedAtMs": 1_764_000_000_000u64,
+    });
+    env.append_raw(&[
+        ("type", "wallet.charged"),
+        ("id", "c-odd"),
+        ("data", &odd.to_string()),
+    ])
+    .await;
+    env.append_raw(&[
+        ("type", "wallet.charged"),
+        ("id", "c-odd"),
+        ("data", &odd.to_string()),
+    ])
+    .await;
+
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    let first = worker.drain(5).await.unwrap();
+    assert_eq!(first.batches, 1, "one batch: {first:?}");
+    assert_eq!(first.acked, 6 + 4 + 4 + 3 + 2);
+    assert_eq!(first.duplicates, 4 + 3 + 1, "the repeats inside the batch");
+    assert_eq!(env.reservation_rows().await, (6, 6));
+    assert_eq!(env.count("SELECT COUNT(*) FROM payments").await, 6);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM wallet_ledger WHERE kind = 'PAYMENT'")
+            .await,
+        6
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM wallet_ledger WHERE kind = 'CHARGE'")
+            .await,
+        5
+    );
+    let pool = env.mysql().await;
+    let mut conn = pool.get_conn().await.unwrap();
+    let key: Option<String> = conn
+        .query_first("SELECT idempotency_key FROM wallet_ledger WHERE ledger_id = 'c-odd'")
+        .await
+        .unwrap();
+    drop(conn);
+    pool.disconnect().await.unwrap();
+    assert_eq!(key.as_deref(), Some(odd_key), "the key arrives unchanged");
+    let before = all_rows(&env).await;
+    assert_eq!(before.len(), 6 + 6 + 11);
+
+    // The same events once more, in a later batch: nothing changes, not even a time.
+    env.append_reservations(0..6).await;
+    env.append_charges(0..4).await;
+    let second = worker.drain(5).await.unwrap();
+    assert_eq!((second.acked, second.duplicates), (10, 10));
+    assert_eq!(all_rows(&env).await, before);
+    assert_eq!(env.pending().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,15 +1,19 @@
 //! The Kafka sink: the topic created when missing (AdminClient), and every confirmed
-//! reservation published with the idempotent producer (acks=all), key = reservation id,
-//! awaiting each delivery report.
+//! reservation published with the idempotent producer (acks=all), key = reservation id.
+//! A batch is handed to the producer at once; its delivery reports come back as a future
+//! that borrows nothing, so the worker can write the next batch while the broker answers.
 
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
+use tracing::Instrument;
 
 use super::event::ReservationConfirmed;
 use crate::Config;
@@ -22,6 +26,12 @@ pub enum PublishError {
     /// The broker was unreachable, timed out, or the topic is missing: retry later.
     Unavailable(String),
 }
+
+/// The delivery reports of one batch, in the order of its reservations.
+pub type Deliveries = Pin<Box<dyn Future<Output = Vec<Result<(), PublishError>>> + Send>>;
+
+/// The pause before trying again when the producer's queue is full.
+const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(10);
 
 /// Producer, admin client and the topic settings.
 pub struct KafkaSink {
@@ -81,42 +91,70 @@ impl KafkaSink {
 
     /// Publishes every reservation and waits for each delivery report; the results are
     /// in the order of `reservations`.
-    #[tracing::instrument(name = "publish_reservations", skip_all, fields(count = reservations.len()))]
     pub async fn publish(
         &self,
         reservations: &[&ReservationConfirmed],
     ) -> Vec<Result<(), PublishError>> {
-        let payloads: Vec<Result<Vec<u8>, serde_json::Error>> =
-            reservations.iter().map(serde_json::to_vec).collect();
-        let sends = reservations
-            .iter()
-            .zip(&payloads)
-            .map(|(r, payload)| async move {
-                let payload = payload
-                    .as_ref()
-                    .map_err(|err| PublishError::Rejected(format!("cannot encode: {err}")))?;
-                let record = FutureRecord::to(&self.topic)
-                    .key(r.reservation_id.as_bytes())
-                    .payload(payload);
-                self.producer
-                    .send(record, self.timeout)
-                    .await
-                    .map(|_| ())
-                    .map_err(|(err, _)| classify(&err))
-            });
-        // librdkafka times messages out after `message.timeout.ms`; this guard covers a
-        // producer that stops reporting at all (then the batch is retried on a new one).
+        self.enqueue(reservations).await.await
+    }
+
+    /// Hands every reservation to the producer now (waiting only while its queue is
+    /// full) and returns the future of their delivery reports, in the order of
+    /// `reservations`. librdkafka times a message out after `message.timeout.ms`; the
+    /// future also gives up a few seconds later, should the producer stop reporting.
+    pub async fn enqueue(&self, reservations: &[&ReservationConfirmed]) -> Deliveries {
+        let span = tracing::info_span!("publish_reservations", count = reservations.len());
+        let queued: Vec<Result<DeliveryFuture, PublishError>> = async {
+            let mut queued = Vec::with_capacity(reservations.len());
+            for r in reservations {
+                queued.push(self.enqueue_one(r).await);
+            }
+            queued
+        }
+        .instrument(span)
+        .await;
         let guard = self.timeout + Duration::from_secs(5);
-        match tokio::time::timeout(guard, futures::future::join_all(sends)).await {
-            Ok(results) => results,
-            Err(_) => reservations
-                .iter()
-                .map(|_| {
-                    Err(PublishError::Unavailable(format!(
-                        "no delivery report within {guard:?}"
-                    )))
-                })
-                .collect(),
+        Box::pin(async move {
+            let count = queued.len();
+            let reports = queued.into_iter().map(|queued| async move {
+                match queued?.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((err, _))) => Err(classify(&err)),
+                    Err(_) => Err(PublishError::Unavailable(
+                        "the producer went away before reporting".into(),
+                    )),
+                }
+            });
+            match tokio::time::timeout(guard, futures::future::join_all(reports)).await {
+                Ok(results) => results,
+                Err(_) => (0..count)
+                    .map(|_| {
+                        Err(PublishError::Unavailable(format!(
+                            "no delivery report within {guard:?}"
+                        )))
+                    })
+                    .collect(),
+            }
+        })
+    }
+
+    async fn enqueue_one(&self, r: &ReservationConfirmed) -> Result<DeliveryFuture, PublishError> {
+        let payload = serde_json::to_vec(r)
+            .map_err(|err| PublishError::Rejected(format!("cannot encode: {err}")))?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let record = FutureRecord::to(&self.topic)
+                .key(r.reservation_id.as_bytes())
+                .payload(&payload);
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                    if Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(QUEUE_FULL_PAUSE).await;
+                }
+                Err((err, _)) => return Err(classify(&err)),
+            }
         }
     }
 

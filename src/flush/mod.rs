@@ -1,13 +1,17 @@
 //! The flush worker: drains the Redis outbox into MySQL and Kafka, at least once, losing
-//! nothing. One step ([`Worker::flush_once`]) takes a batch (entries dead workers left
-//! pending first, then new ones), writes it to MySQL in one transaction, publishes its
-//! reservations to Kafka, and acknowledges only what both sinks have. [`Worker::run`]
-//! loops over steps with backoff; [`Worker::drain`] is `flush --once`.
+//! nothing. One step ([`Worker::flush_once`], in `step.rs`) takes a batch (entries dead
+//! workers left pending first, then new ones) and writes it to MySQL in one transaction
+//! while the broker acknowledges the previous batch's reservations, then acknowledges in
+//! Redis only what both sinks have. [`Worker::run`] loops over steps with backoff;
+//! [`Worker::drain`] is `flush --once`.
 
 pub mod event;
 pub mod kafka;
 pub mod mysql;
 pub mod outbox;
+mod sql;
+mod step;
+pub mod timing;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,17 +19,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::watch;
-use tracing::Instrument;
 
 use crate::store::Store;
 use crate::Config;
-use event::Event;
-use kafka::{KafkaSink, PublishError};
-use mysql::{MysqlSink, SinkError};
+use kafka::{Deliveries, KafkaSink};
+use mysql::MysqlSink;
 pub use outbox::{lag, Lag, Outbox, RawEntry, GROUP};
+use timing::{Stage, StageTimes};
 
 /// How often the worker refreshes the lag gauges and trims the stream.
 const OBSERVE_EVERY: Duration = Duration::from_secs(1);
+/// How often the worker scans the pending list for entries dead workers left, when a
+/// scan found none: a scan walks every pending entry, the batches in flight included.
+const CLAIM_SCAN_EVERY: Duration = Duration::from_secs(1);
 /// First and longest pause between attempts while a sink is down.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -39,14 +45,15 @@ pub enum Step {
     Empty,
 }
 
-/// What one batch did.
+/// What one step did: it takes and writes one batch and acknowledges the one before
+/// (see [`Worker::flush_once`]), so over the steps the fields add up per batch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BatchReport {
-    /// Entries taken (read, claimed or retried).
+    /// Entries taken (read, claimed or retried) and written to MySQL.
     pub entries: usize,
-    /// Entries acknowledged after both sinks had them.
+    /// Entries of the batch before acknowledged after both sinks had them.
     pub acked: usize,
-    /// Of those, entries whose rows MySQL already had (replays).
+    /// Entries taken whose rows MySQL already had (replays).
     pub duplicates: u64,
     /// Entries moved to the dead-letter stream.
     pub dead_lettered: usize,
@@ -57,10 +64,13 @@ pub struct BatchReport {
 /// Totals of a drain.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DrainReport {
+    /// Batches taken (read, claimed or retried).
     pub batches: usize,
     pub acked: usize,
     pub duplicates: u64,
     pub dead_lettered: usize,
+    /// Where the drain's time went.
+    pub stages: StageTimes,
 }
 
 /// Which sink a step failed on.
@@ -92,12 +102,20 @@ pub struct Worker {
     idle_poll: Duration,
     /// Entries to attempt again before taking new ones (a sink was down, or they failed).
     in_hand: Vec<RawEntry>,
+    /// The batch MySQL has whose delivery reports the broker owes, with their future.
+    publishing: Option<(step::Publishing, Deliveries)>,
     /// Where the next XAUTOCLAIM scan of the pending list starts.
     claim_cursor: String,
+    /// When a scan last walked the whole pending list and found nothing to claim.
+    claim_scanned: Option<Instant>,
+    /// The last step skipped the scan (one ran less than `CLAIM_SCAN_EVERY` ago).
+    claim_skipped: bool,
     /// A Kafka failure happened: make sure the topic exists before publishing again.
     recheck_topic: bool,
     last_observed: Option<Instant>,
     last_lag: Lag,
+    /// Time spent in each stage since the worker started.
+    stages: StageTimes,
 }
 
 /// A consumer name unique across hosts, processes and workers in one process.
@@ -145,10 +163,14 @@ impl Worker {
             max_deliveries: config.flush_max_deliveries,
             idle_poll: config.flush_idle_poll,
             in_hand: Vec::new(),
+            publishing: None,
             claim_cursor: "0-0".into(),
+            claim_scanned: None,
+            claim_skipped: false,
             recheck_topic: false,
             last_observed: None,
             last_lag: Lag::default(),
+            stages: StageTimes::default(),
         })
     }
 
@@ -183,60 +205,29 @@ impl Worker {
         self.last_lag
     }
 
-    /// One step: takes a batch, writes it, publishes it, acknowledges what both sinks
-    /// have. An error means a sink or Redis failed: nothing unwritten was acknowledged,
-    /// and the batch is kept in hand for the next step.
-    pub async fn flush_once(&mut self) -> anyhow::Result<Step> {
-        let (batch, source) = if !self.in_hand.is_empty() {
-            (std::mem::take(&mut self.in_hand), "retry")
-        } else {
-            let claimed = self.claim().await?;
-            if !claimed.is_empty() {
-                (claimed, "claimed")
-            } else {
-                (self.outbox.read_new(self.batch_size).await?, "new")
-            }
-        };
-        if batch.is_empty() {
-            self.observe(false).await;
-            return Ok(Step::Empty);
-        }
-        let span = tracing::info_span!("flush_batch", source, size = batch.len());
-        let started = Instant::now();
-        let result = self.handle_batch(batch).instrument(span.clone()).await;
-        metrics::histogram!("outbox_flush_batch_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
-        self.observe(false).await;
-        let _enter = span.enter();
-        match result {
-            Ok(report) => {
-                tracing::info!(
-                    acked = report.acked,
-                    duplicates = report.duplicates,
-                    dead_lettered = report.dead_lettered,
-                    retrying = report.retrying,
-                    lag_entries = self.last_lag.entries,
-                    lag_seconds = self.last_lag.seconds(),
-                    "batch flushed"
-                );
-                Ok(Step::Flushed(report))
-            }
-            Err((sink, err)) => {
-                metrics::counter!("outbox_flush_errors_total", "sink" => sink.label()).increment(1);
-                Err(err)
-            }
-        }
+    /// Time spent in each stage since the worker started.
+    pub fn stages(&self) -> StageTimes {
+        self.stages
     }
 
     /// Claims entries other consumers left pending past the claim idle time, scanning the
-    /// whole pending list if need be.
+    /// whole pending list if need be; after a scan that found nothing, the next one waits
+    /// `CLAIM_SCAN_EVERY`.
     async fn claim(&mut self) -> anyhow::Result<Vec<RawEntry>> {
+        self.claim_skipped = self
+            .claim_scanned
+            .is_some_and(|t| t.elapsed() < CLAIM_SCAN_EVERY);
+        if self.claim_skipped {
+            return Ok(Vec::new());
+        }
         let idle_ms = self.claim_idle.as_millis() as u64;
         loop {
+            let started = Instant::now();
             let (claimed, next) = self
                 .outbox
                 .claim_idle(idle_ms, &self.claim_cursor, self.batch_size)
                 .await?;
+            self.stages.since(Stage::Claim, started);
             let wrapped = next == "0-0";
             self.claim_cursor = next;
             if !claimed.is_empty() {
@@ -248,155 +239,10 @@ impl Worker {
                 return Ok(claimed);
             }
             if wrapped {
+                self.claim_scanned = Some(Instant::now());
                 return Ok(Vec::new());
             }
         }
-    }
-
-    /// Writes, publishes and acknowledges one batch. On a sink outage the entries not
-    /// acknowledged go back in hand and the error says which sink failed.
-    async fn handle_batch(
-        &mut self,
-        batch: Vec<RawEntry>,
-    ) -> Result<BatchReport, (Sink, anyhow::Error)> {
-        let mut report = BatchReport {
-            entries: batch.len(),
-            ..BatchReport::default()
-        };
-        let mut failures: Vec<(RawEntry, String)> = Vec::new();
-        let mut parsed: Vec<(RawEntry, Event)> = Vec::with_capacity(batch.len());
-        for entry in batch {
-            match Event::parse(&entry.fields) {
-                Ok(event) => parsed.push((entry, event)),
-                Err(reason) => failures.push((entry, format!("malformed entry: {reason}"))),
-            }
-        }
-
-        // MySQL: the whole batch in one transaction; when MySQL rejects the data, each
-        // entry alone, to set the guilty ones aside.
-        let events: Vec<&Event> = parsed.iter().map(|(_, e)| e).collect();
-        let mut written: Vec<(RawEntry, Event)> = Vec::with_capacity(parsed.len());
-        match self.mysql.write(&events).await {
-            Ok(w) => {
-                report.duplicates += w.duplicates;
-                count_duplicates(w.duplicates);
-                written = parsed;
-            }
-            Err(SinkError::Unavailable(err)) => {
-                self.keep(parsed.into_iter().map(|(e, _)| e), failures);
-                return Err((Sink::Mysql, err.context("writing the batch to MySQL")));
-            }
-            Err(SinkError::Rejected(reason)) => {
-                tracing::warn!(%reason, "MySQL rejected the batch; writing its entries one by one");
-                let mut rest = parsed.into_iter();
-                while let Some((entry, event)) = rest.next() {
-                    match self.mysql.write(&[&event]).await {
-                        Ok(w) => {
-                            report.duplicates += w.duplicates;
-                            count_duplicates(w.duplicates);
-                            written.push((entry, event));
-                        }
-                        Err(SinkError::Rejected(reason)) => failures.push((entry, reason)),
-                        Err(SinkError::Unavailable(err)) => {
-                            let pending = written
-                                .into_iter()
-                                .map(|(e, _)| e)
-                                .chain(std::iter::once(entry))
-                                .chain(rest.map(|(e, _)| e));
-                            self.keep(pending, failures);
-                            return Err((Sink::Mysql, err.context("writing an entry to MySQL")));
-                        }
-                    }
-                }
-            }
-        }
-
-        // Kafka: every reservation MySQL has (new or replayed: a replay may be the redo
-        // of a worker that died before publishing).
-        if self.recheck_topic {
-            if let Err(err) = self.kafka.ensure_topic().await {
-                self.keep(written.into_iter().map(|(e, _)| e), failures);
-                return Err((Sink::Kafka, err));
-            }
-            self.recheck_topic = false;
-        }
-        let reservations: Vec<(usize, &event::ReservationConfirmed)> = written
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, e))| match e {
-                Event::Reservation(r) => Some((i, r)),
-                Event::Charge(_) => None,
-            })
-            .collect();
-        let only: Vec<&event::ReservationConfirmed> =
-            reservations.iter().map(|(_, r)| *r).collect();
-        let results = self.kafka.publish(&only).await;
-        let mut unpublished: HashMap<usize, PublishError> = HashMap::new();
-        for ((index, _), result) in reservations.iter().zip(results) {
-            if let Err(err) = result {
-                unpublished.insert(*index, err);
-            }
-        }
-        let mut kafka_down: Option<String> = None;
-        let mut retry: Vec<RawEntry> = Vec::new();
-        let mut done: Vec<RawEntry> = Vec::with_capacity(written.len());
-        for (index, (entry, _)) in written.into_iter().enumerate() {
-            match unpublished.remove(&index) {
-                None => done.push(entry),
-                Some(PublishError::Rejected(reason)) => failures.push((entry, reason)),
-                Some(PublishError::Unavailable(reason)) => {
-                    kafka_down.get_or_insert(reason);
-                    retry.push(entry);
-                }
-            }
-        }
-
-        // Acknowledge what both sinks have.
-        let ids: Vec<&str> = done.iter().map(|e| e.stream_id.as_str()).collect();
-        if let Err(err) = self.outbox.ack(&ids).await {
-            self.keep(done.into_iter().chain(retry), failures);
-            return Err((Sink::Redis, err));
-        }
-        report.acked = done.len();
-        record_flushed(&done);
-
-        report.dead_lettered = match self.fail(failures).await {
-            Ok(dead) => dead,
-            Err(err) => {
-                self.in_hand.extend(retry);
-                return Err((Sink::Redis, err));
-            }
-        };
-        report.retrying = self.in_hand.len() + retry.len();
-        if let Some(reason) = kafka_down {
-            self.in_hand.extend(retry);
-            self.recheck_topic = true;
-            if let Err(err) = self.kafka.reset() {
-                tracing::error!(
-                    error = format!("{err:#}"),
-                    "cannot replace the Kafka producer"
-                );
-            }
-            return Err((
-                Sink::Kafka,
-                anyhow::anyhow!("publishing to Kafka: {reason}"),
-            ));
-        }
-        Ok(report)
-    }
-
-    /// Keeps entries in hand for the next step after an outage; entries that failed on
-    /// their own merit stay pending and are retried with them.
-    fn keep(
-        &mut self,
-        entries: impl IntoIterator<Item = RawEntry>,
-        failures: Vec<(RawEntry, String)>,
-    ) {
-        self.in_hand.extend(entries);
-        self.in_hand.extend(failures.into_iter().map(|(e, _)| e));
-        self.in_hand.sort_by(|a, b| {
-            outbox::StreamPos::parse(&a.stream_id).cmp(&outbox::StreamPos::parse(&b.stream_id))
-        });
     }
 
     /// Entries that failed on their own merit: dead-lettered once delivered
@@ -451,7 +297,13 @@ impl Worker {
         {
             return;
         }
-        self.last_observed = Some(Instant::now());
+        let started = Instant::now();
+        self.last_observed = Some(started);
+        self.observe_now().await;
+        self.stages.since(Stage::Observe, started);
+    }
+
+    async fn observe_now(&mut self) {
         match self.outbox.lag().await {
             Ok(lag) => {
                 self.last_lag = lag;
@@ -478,8 +330,9 @@ impl Worker {
         }
     }
 
-    /// Runs steps until `shutdown` turns true: the batch in hand is finished first; while a
-    /// sink is down the worker backs off (100 ms doubling to 5 s) and retries.
+    /// Runs steps until `shutdown` turns true, then waits for the broker's reports on the
+    /// batch it has and acknowledges it; while a sink is down the worker backs off
+    /// (100 ms doubling to 5 s) and retries.
     pub async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let mut backoff = BACKOFF_MIN;
         let idle_poll = self.idle_poll;
@@ -506,6 +359,12 @@ impl Worker {
                 }
             }
         }
+        if let Err(err) = self.settle().await {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "the last batch stays pending; a worker takes it again"
+            );
+        }
         self.kafka.flush();
         tracing::info!(in_hand = self.in_hand.len(), "flush worker stopped");
         Ok(())
@@ -516,6 +375,8 @@ impl Worker {
     /// `max_failures` consecutive failures end the drain with the last error.
     pub async fn drain(&mut self, max_failures: u32) -> anyhow::Result<DrainReport> {
         let mut total = DrainReport::default();
+        let stages_before = self.stages;
+        self.claim_scanned = None;
         let mut failures = 0;
         let mut backoff = BACKOFF_MIN;
         loop {
@@ -523,11 +384,15 @@ impl Worker {
                 Ok(Step::Flushed(report)) => {
                     failures = 0;
                     backoff = BACKOFF_MIN;
-                    total.batches += 1;
+                    if report.entries > 0 {
+                        total.batches += 1;
+                    }
                     total.acked += report.acked;
                     total.duplicates += report.duplicates;
                     total.dead_lettered += report.dead_lettered;
                 }
+                // Nothing new, but the pending list was not scanned this time: once more.
+                Ok(Step::Empty) if self.claim_skipped => self.claim_scanned = None,
                 Ok(Step::Empty) => break,
                 Err(err) => {
                     failures += 1;
@@ -544,8 +409,69 @@ impl Worker {
         }
         self.observe(true).await;
         self.kafka.flush();
+        total.stages = self.stages.since_snapshot(&stages_before);
         Ok(total)
     }
+}
+
+impl DrainReport {
+    /// Adds another drain's totals (another worker's, run side by side).
+    pub fn absorb(&mut self, other: &DrainReport) {
+        self.batches += other.batches;
+        self.acked += other.acked;
+        self.duplicates += other.duplicates;
+        self.dead_lettered += other.dead_lettered;
+        self.stages.absorb(&other.stages);
+    }
+}
+
+/// `flush --once` with `FLUSH_WORKERS` consumers side by side: starts them one after the
+/// other (the first creates the database, the group and the topic), drains with all at
+/// once, and adds up their totals (stage times summed over the workers).
+pub async fn drain_with_workers(config: &Config, max_failures: u32) -> anyhow::Result<DrainReport> {
+    let mut workers = Vec::with_capacity(config.flush_workers);
+    for _ in 0..config.flush_workers {
+        workers.push(Worker::start(config).await?);
+    }
+    let drains: Vec<_> = workers
+        .into_iter()
+        .map(|mut worker| tokio::spawn(async move { worker.drain(max_failures).await }))
+        .collect();
+    let mut total = DrainReport::default();
+    let mut first_error = None;
+    for drain in drains {
+        match drain.await.context("a drain task panicked")? {
+            Ok(report) => total.absorb(&report),
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    match first_error {
+        Some(err) => Err(err),
+        None => Ok(total),
+    }
+}
+
+/// `concert-queue flush` with `FLUSH_WORKERS` consumers side by side until `shutdown`;
+/// each starts once its dependencies answer, and each finishes its last batch on the way
+/// out.
+pub async fn run_with_workers(
+    config: &Config,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut running = Vec::with_capacity(config.flush_workers);
+    for _ in 0..config.flush_workers {
+        let Some(mut worker) = Worker::start_when_ready(config, &mut shutdown).await? else {
+            break;
+        };
+        let stopped = shutdown.clone();
+        running.push(tokio::spawn(async move { worker.run(stopped).await }));
+    }
+    for worker in running {
+        worker.await.context("a flush worker panicked")??;
+    }
+    Ok(())
 }
 
 /// Sleeps for `duration` unless `shutdown` turns true first; returns whether it did.
