@@ -55,7 +55,14 @@ async fn the_token_scenario_issues_exactly_its_budget_and_writes_reports() {
     let summary = load::run(args(
         &server,
         &dir,
-        &["--scenario", "token", "--max-requests", "200"],
+        &[
+            "--scenario",
+            "token",
+            "--max-requests",
+            "200",
+            "--svg",
+            &dir.join("charts").display().to_string(),
+        ],
     ))
     .await
     .unwrap();
@@ -69,6 +76,11 @@ async fn the_token_scenario_issues_exactly_its_budget_and_writes_reports() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["total"]["requests"], 200);
+    for chart in ["latency-by-percentile.svg", "over-time.svg"] {
+        let svg = std::fs::read_to_string(dir.join("charts").join(chart)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{chart}");
+        assert!(html.contains(&svg), "the page embeds the same {chart}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -12,8 +12,15 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The whole page.
-pub fn report(summary: &Summary, record: &Record) -> anyhow::Result<String> {
+/// The two charts as standalone SVG documents: latency by percentile (one line per
+/// endpoint, and all) and the run second by second.
+pub struct Charts {
+    pub distribution: String,
+    pub timeline: String,
+}
+
+/// Draws both charts of a run.
+pub fn charts(summary: &Summary, record: &Record) -> anyhow::Result<Charts> {
     let mut series: Vec<(String, &hdrhistogram::Histogram<u64>)> = record
         .endpoints
         .iter()
@@ -26,8 +33,18 @@ pub fn report(summary: &Summary, record: &Record) -> anyhow::Result<String> {
     if series.len() > 1 {
         series.push(("all".to_string(), &all));
     }
-    let distribution = super::charts::latency_distribution(&series)?;
-    let timeline = super::charts::over_time(&record.seconds, summary.run.window_secs)?;
+    Ok(Charts {
+        distribution: super::charts::latency_distribution(&series)?,
+        timeline: super::charts::over_time(&record.seconds, summary.run.window_secs)?,
+    })
+}
+
+/// The whole page.
+pub fn report(summary: &Summary, record: &Record) -> anyhow::Result<String> {
+    let Charts {
+        distribution,
+        timeline,
+    } = charts(summary, record)?;
 
     let mut rows = String::new();
     for r in summary

@@ -106,6 +106,10 @@ pub struct LoadArgs {
     /// Where to write the figures as JSON (for scripts).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// A directory to write the two charts into as standalone SVG files
+    /// (`latency-by-percentile.svg`, `over-time.svg`), for documents that embed them.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
     /// A title for the report.
     #[arg(long)]
     pub title: Option<String>,
@@ -276,6 +280,17 @@ fn write_reports(
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(summary).context("encoding the summary")?;
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(dir) = &args.svg {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let charts = html::charts(summary, record)?;
+        for (name, svg) in [
+            ("latency-by-percentile.svg", &charts.distribution),
+            ("over-time.svg", &charts.timeline),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+        }
     }
     Ok(())
 }
