@@ -78,7 +78,10 @@ async fn the_token_scenario_issues_exactly_its_budget_and_writes_reports() {
     assert_eq!(json["total"]["requests"], 200);
     for chart in ["latency-by-percentile.svg", "over-time.svg"] {
         let svg = std::fs::read_to_string(dir.join("charts").join(chart)).unwrap();
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{chart}");
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{chart}"
+        );
         assert!(html.contains(&svg), "the page embeds the same {chart}");
     }
     let _ = std::fs::remove_dir_all(&dir);
