@@ -5,15 +5,17 @@
 # key prefix; the queue is filled by redis-benchmark through the real issue_token script
 # (EVALSHA of the server's exact source, loaded by examples/load_script; -r 1e9 random
 # user ids, so a few repeat: the actual depth is printed); then the load tool's status
-# scenario polls at the tail in the open model. Prints both p99s and their ratio; deletes
-# its keys at the end.
+# scenario polls at the tail in the open model, against the shallow and the deep server in
+# turn, --repeats times (both servers stay up, so the runs alternate on one machine state).
+# Prints every run, the median p99 at each depth and their ratio; deletes its keys at the
+# end.
 #
 # usage: scripts/perf-queue-depth.sh [--shallow 1000] [--deep 1000000] [--rate 2000]
-#                                    [--users 64] [--seconds 20] [--out DIR]
+#                                    [--users 64] [--seconds 20] [--repeats 1] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SHALLOW=1000 DEEP=1000000 RATE=2000 USERS=64 SECONDS_PER_RUN=20
+SHALLOW=1000 DEEP=1000000 RATE=2000 USERS=64 SECONDS_PER_RUN=20 REPEATS=1
 OUT="target/perf/queue-depth-$(date -u +%Y%m%dT%H%M%SZ)"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -22,8 +24,9 @@ while [ $# -gt 0 ]; do
     --rate) RATE="$2"; shift 2 ;;
     --users) USERS="$2"; shift 2 ;;
     --seconds) SECONDS_PER_RUN="$2"; shift 2 ;;
+    --repeats) REPEATS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,7 +38,8 @@ cargo build --release --quiet --bin concert-queue --example load_script
 write_one_concert_catalog "$OUT/one-concert.json"
 SHA=$(load_issue_token_script)
 
-measure() { # depth
+declare -A URL
+fill_and_start() { # depth
   local depth="$1" prefix="perfdepth$$d$1" port
   PREFIXES+=("$prefix")
   local tag="$prefix:{c:1}"
@@ -50,18 +54,30 @@ measure() { # depth
     TOKEN_SECRET="queue-depth-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 QUEUE_MAX_ACTIVE=0 \
     WAIT_IDLE_TIMEOUT_SECS=0 RUST_LOG=warn "$BIN" serve >"$OUT/server-$depth.log" 2>&1 &
   PIDS+=($!)
-  wait_for "http://127.0.0.1:$port/health"
-  "$BIN" load --target "http://127.0.0.1:$port" --scenario status --model open --rate "$RATE" \
-    --users "$USERS" --seconds "$SECONDS_PER_RUN" --catalog "$OUT/one-concert.json" \
-    --html "$OUT/status-at-$depth.html" --json "$OUT/status-at-$depth.json" \
-    --title "queue status with $depth waiting" > "$OUT/status-at-$depth.txt"
-  grep -E '^(machine|endpoint|all |send lag)' "$OUT/status-at-$depth.txt"
-  kill "${PIDS[-1]}"
+  URL[$depth]="http://127.0.0.1:$port"
+  wait_for "${URL[$depth]}/health"
 }
 
-measure "$SHALLOW"
-measure "$DEEP"
-p99() { jq -r '.total.p99_ms' "$OUT/status-at-$1.json"; }
-awk -v s="$(p99 "$SHALLOW")" -v d="$(p99 "$DEEP")" -v sd="$SHALLOW" -v dd="$DEEP" 'BEGIN {
-  printf "status p99 at %d waiting: %.2f ms; at %d waiting: %.2f ms; ratio %.2f (issue 5 target: <= 1.5)\n", sd, s, dd, d, d / s }'
+poll() { # depth run
+  local depth="$1" run="$2" name="status-at-$1-$2"
+  echo "== status polls at $depth waiting, run $run of $REPEATS"
+  "$BIN" load --target "${URL[$depth]}" --scenario status --model open --rate "$RATE" \
+    --users "$USERS" --seconds "$SECONDS_PER_RUN" --catalog "$OUT/one-concert.json" \
+    --html "$OUT/$name.html" --json "$OUT/$name.json" \
+    --title "queue status with $depth waiting (run $run)" > "$OUT/$name.txt"
+  grep -E '^(machine|endpoint|all |send lag)' "$OUT/$name.txt"
+}
+
+fill_and_start "$SHALLOW"
+fill_and_start "$DEEP"
+for run in $(seq "$REPEATS"); do
+  poll "$SHALLOW" "$run"
+  poll "$DEEP" "$run"
+done
+p99s() { jq -s -r 'map(.total.p99_ms) | map(tostring) | join(" / ")' "$OUT/status-at-$1"-*.json; }
+p99() { jq -s 'map(.total.p99_ms) | sort | .[(length - 1) / 2 | floor]' "$OUT/status-at-$1"-*.json; }
+echo "p99 at $SHALLOW waiting (ms, per run): $(p99s "$SHALLOW")"
+echo "p99 at $DEEP waiting (ms, per run): $(p99s "$DEEP")"
+awk -v s="$(p99 "$SHALLOW")" -v d="$(p99 "$DEEP")" -v sd="$SHALLOW" -v dd="$DEEP" -v n="$REPEATS" 'BEGIN {
+  printf "status p99, median of %d: at %d waiting %.2f ms; at %d waiting %.2f ms; ratio %.2f (issue 5 target: <= 1.5)\n", n, sd, s, dd, d, d / s }'
 echo "reports: $OUT/*.html"
