@@ -23,23 +23,19 @@ while [ $# -gt 0 ]; do
 done
 command -v redis-benchmark >/dev/null || { echo "redis-benchmark is missing (scripts/services.sh installs it)" >&2; exit 1; }
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-DIR=$(mktemp -d)
-trap 'redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-  --dir "$DIR" --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log"
-for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-rcli() { redis-cli -p "$PORT" "$@"; }
+source scripts/lib/perf-common.sh
+OUT="target/perf/line-layout-$(date -u +%Y%m%dT%H%M%SZ)"
+own_redis "$OUT/redis"
 
 # The script text exactly as src/store/scripts.rs composes it: common, queue lib, script.
 compose() { # rev-or-empty
   if [ -z "$1" ]; then cat lua/lib/common.lua lua/lib/queue.lua lua/issue_token.lua
   else git show "$1:lua/lib/common.lua" "$1:lua/lib/queue.lua" "$1:lua/issue_token.lua"; fi
 }
-compose "$BEFORE_REV" > "$DIR/before.lua"
-compose "" > "$DIR/after.lua"
-SHA_BEFORE=$(rcli SCRIPT LOAD "$(cat "$DIR/before.lua")")
-SHA_AFTER=$(rcli SCRIPT LOAD "$(cat "$DIR/after.lua")")
+compose "$BEFORE_REV" > "$OUT/before.lua"
+compose "" > "$OUT/after.lua"
+SHA_BEFORE=$(rcli SCRIPT LOAD "$(cat "$OUT/before.lua")")
+SHA_AFTER=$(rcli SCRIPT LOAD "$(cat "$OUT/after.lua")")
 T="{c:1}"
 KEYS_BEFORE=(8 "$T:meta" "$T:q:wait" "$T:q:seen" "$T:q:active" "$T:q:active_seq" "$T:q:seq" "$T:q:bucket" "$T:q:stats")
 KEYS_AFTER=(7 "$T:meta" "$T:q:line" "$T:q:active" "$T:q:active_seq" "$T:q:entries" "$T:q:bucket" "$T:q:stats")
@@ -53,7 +49,7 @@ run() { # layout sha keys...
   local before after waiting rps
   before=$(used_memory)
   # max_active 0 (admission paused), rate 100, ttl 300000, bucket 25: every entry waits.
-  rps=$(redis-benchmark -p "$PORT" -c "$CLIENTS" -n "$REQUESTS" -r 1000000000 --csv \
+  rps=$(redis-benchmark -p "$REDIS_PORT" -c "$CLIENTS" -n "$REQUESTS" -r 1000000000 --csv \
     EVALSHA "$sha" "$@" __rand_int__ 0 100 300000 25 | tail -n 1 | cut -d, -f2 | tr -d '"')
   after=$(used_memory)
   waiting=$(rcli ZCARD "$T:q:$([ "$layout" = before ] && echo wait || echo line)")
@@ -66,8 +62,8 @@ echo "before = lua/ of $BEFORE_REV, after = the working tree; $REQUESTS new buye
 for i in $(seq "$REPEATS"); do
   run before "$SHA_BEFORE" "${KEYS_BEFORE[@]}"
   run after "$SHA_AFTER" "${KEYS_AFTER[@]}"
-done | tee "$DIR/runs.txt"
+done | tee "$OUT/runs.txt"
 for layout in before after; do
-  grep "^$layout " "$DIR/runs.txt" | awk -v l="$layout" '{ r[NR] = $2; m[NR] = $6 } END {
+  grep "^$layout " "$OUT/runs.txt" | awk -v l="$layout" '{ r[NR] = $2; m[NR] = $6 } END {
     n = asort(r); asort(m); printf "median %-7s %10.0f entries/s %7.1f B per waiting buyer\n", l, r[int((n + 1) / 2)], m[int((n + 1) / 2)] }'
 done

@@ -62,13 +62,8 @@ if [ "$PERF" = 1 ] && ! [ -x "$INFERNO_ROOT/bin/inferno-flamegraph" ]; then
 fi
 
 if [ "$SHARED_REDIS" = 0 ]; then
-  REDIS_PORT=$(free_port) REDIS_HOST=127.0.0.1
-  REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-  mkdir -p "$OUT/redis"
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$OUT/redis" > "$OUT/redis/redis.log" 2>&1 &
-  REDIS_PID=$!
-  for _ in $(seq 50); do rcli PING >/dev/null 2>&1 && break; sleep 0.1; done
+  own_redis "$OUT/redis"
+  REDIS_PID=$OWN_REDIS_PID
 else
   REDIS_PID=$(rcli INFO server | tr -d '\r' | awk -F: '/^process_id:/{print $2}')
 fi
@@ -86,7 +81,6 @@ export REDIS_URL REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="$PERF_MYSQL_URL" \
 SERVER_PID=$!
 # The server goes first in PIDS, so it stops before a Redis this script started.
 PIDS=("$SERVER_PID" "${PIDS[@]}")
-[ "$SHARED_REDIS" = 0 ] && PIDS+=("$REDIS_PID")
 SERVER_URL="http://127.0.0.1:$PORT"
 wait_for "$SERVER_URL/health"
 MARIADB_PID=$(pgrep -xo mariadbd || pgrep -xo mysqld || true)

@@ -22,13 +22,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-DIR=$(mktemp -d)
-trap 'redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-  --dir "$DIR" --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log"
-for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-rcli() { redis-cli -p "$PORT" "$@"; }
+source scripts/lib/perf-common.sh
+own_redis "target/perf/seat-map-$(date -u +%Y%m%dT%H%M%SZ)/redis"
 
 T="{c:1}"
 FAR=99999999999999
@@ -54,7 +49,7 @@ for _ in $(seq "$REPEATS"); do
   for version in before after; do
     sha=$BEFORE; [ "$version" = after ] && sha=$AFTER
     rcli CONFIG RESETSTAT >/dev/null   # the private instance only
-    rps=$(redis-benchmark -p "$PORT" -c "$CLIENTS" -n "$REQUESTS" --csv EVALSHA "$sha" "${ARGS[@]}" \
+    rps=$(redis-benchmark -p "$REDIS_PORT" -c "$CLIENTS" -n "$REQUESTS" --csv EVALSHA "$sha" "${ARGS[@]}" \
       | tail -n 1 | cut -d, -f2 | tr -d '"')
     usec=$(rcli INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p')
     printf '%-6s %9.0f maps/s %8s us per call in Redis\n' "$version" "$rps" "$usec"

@@ -35,6 +35,21 @@ own_database() {
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# A redis-server of the script's own on a free loopback port, nothing kept on disk (its
+# log under DIR), stopped on exit with the script's other processes: points REDIS_URL,
+# REDIS_HOST and REDIS_PORT (so rcli) at it and sets OWN_REDIS_PID.
+own_redis() { # dir
+  mkdir -p "$1"
+  REDIS_PORT=$(free_port) REDIS_HOST=127.0.0.1
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$1" > "$1/redis.log" 2>&1 &
+  OWN_REDIS_PID=$!
+  PIDS+=("$OWN_REDIS_PID")
+  for _ in $(seq 50); do rcli PING >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "the script's own redis-server did not answer on port $REDIS_PORT" >&2; exit 1
+}
+
 wait_for() {
   for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "no answer at $1" >&2; exit 1
