@@ -64,8 +64,11 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
     // What the booking scripts leave behind: two charges, four payments (schedule 11 sold
     // out), each with its outbox entry.
     let p = &env.config.key_prefix;
-    let t0: u64 = 1_795_620_000_000;
     let mut conn = env.redis().await;
+    // The charges happened just now, by Redis's clock: restore keeps idempotency answers
+    // younger than 24 h, so a fixed instant would make this test fail a day later.
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    let t0 = secs * 1000 + micros / 1000 - 60_000;
     let mut pipe = redis::pipe();
     let charges = [
         (42u64, "L42-1", 500_000u64, t0, Some("order-1")),
