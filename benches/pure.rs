@@ -9,7 +9,7 @@ use std::hint::black_box;
 use concert_queue::booking::{Seat, SeatStatus};
 use concert_queue::http::reservations::SeatMapView;
 use concert_queue::http::router::resolve;
-use concert_queue::token::{Claims, TokenSigner};
+use concert_queue::queue::{Claims, TokenSigner};
 use criterion::{criterion_group, criterion_main, Criterion};
 use hyper::Method;
 

@@ -14,8 +14,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use concert_queue::queue::{Claims, TokenSigner};
 use concert_queue::queue::{Queue, QueueSettings};
-use concert_queue::token::{Claims, TokenSigner};
 use criterion::Criterion;
 use support::{bench_settings, print_skip, RedisFixture, CONCERT, PRICE, SCHEDULE, SEATS};
 

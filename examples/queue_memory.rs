@@ -8,9 +8,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use concert_queue::queue::TokenSigner;
 use concert_queue::queue::{Queue, QueueSettings};
 use concert_queue::store::Store;
-use concert_queue::token::TokenSigner;
 use futures::StreamExt;
 
 async fn used_memory(store: &Store) -> anyhow::Result<u64> {

@@ -55,9 +55,7 @@ end
 redis.call('ZREMRANGEBYSCORE', user_holds, '-inf', int(now_ms))
 local id = 'R' .. concert .. '-' .. redis.call('INCR', res_seq)
 local expires = now_ms + ttl_ms
-redis.call('HSET', reservation_key(tag, id), 'id', id, 'user', user, 'concert', concert,
-  'schedule', schedule, 'seat', seat, 'price', price, 'status', 'HELD',
-  'heldAtMs', int(now_ms), 'expiresMs', int(expires))
+record_hold(reservation_key(tag, id), id, user, concert, schedule, seat, price, now_ms, expires)
 redis.call('HSET', held, seat, id)
 redis.call('ZADD', holds, int(expires), id)
 redis.call('ZADD', user_holds, int(expires), id)

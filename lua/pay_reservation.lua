@@ -16,8 +16,8 @@ if not r then
   return refusal
 end
 if r.status == 'CONFIRMED' then
-  local paid = redis.call('HMGET', res, 'paymentId', 'balanceAfter')
-  return {0, paid[1], r.price, tonumber(paid[2]), 0}
+  local payment_id, balance_after = recorded_payment(res)
+  return {0, payment_id, r.price, balance_after, 0}
 end
 local now_ms = redis_clock()
 if token_concert ~= concert or not token_is_active(active, active_seq, user, seq, now_ms) then
@@ -60,8 +60,7 @@ if redis.call('HLEN', sold) == redis.call('HLEN', schedule_key(tag, r.schedule, 
 end
 redis.call('ZINCRBY', rank_sales, 1, concert)
 
-redis.call('HSET', res, 'status', 'CONFIRMED', 'paymentId', payment_id, 'ledgerId', ledger_id,
-  'balanceAfter', int(balance_after), 'confirmedAtMs', int(now_ms))
+record_payment(res, payment_id, ledger_id, balance_after, now_ms)
 redis.call('XADD', outbox, '*', 'type', 'reservation.confirmed', 'id', id, 'data', json_object({
   'reservationId', id, 'paymentId', payment_id, 'userId', tonumber(user),
   'concertId', tonumber(concert), 'scheduleId', tonumber(r.schedule), 'seatNo', tonumber(r.seat),

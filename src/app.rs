@@ -10,19 +10,18 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::booking::{Booking, BookingSettings};
-use crate::catalog::Catalog;
+use crate::catalog::CatalogCache;
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::queue::{Queue, QueueSettings};
+use crate::http::error::ApiError;
+use crate::queue::{Queue, QueueSettings, TokenSigner};
 use crate::store::Store;
-use crate::token::TokenSigner;
 
 pub struct App {
     pub config: Config,
     pub store: Store,
     pub queue: Queue,
     pub booking: Booking,
-    pub catalog: Catalog,
+    pub catalog: CatalogCache,
     token_limiter: Option<DefaultDirectRateLimiter>,
     pub metrics: PrometheusHandle,
 }
@@ -39,7 +38,7 @@ impl App {
             QueueSettings::from_config(&config),
         );
         let booking = Booking::new(store.clone(), BookingSettings::from_config(&config));
-        let catalog = Catalog::new(&config.mysql_url, config.mysql_timeout)?;
+        let catalog = CatalogCache::new(&config.mysql_url, config.mysql_timeout)?;
         let token_limiter = NonZeroU32::new(config.token_rate_limit_per_sec)
             .map(|rate| RateLimiter::direct(Quota::per_second(rate)));
         Ok(Arc::new(App {

@@ -1,10 +1,12 @@
-//! Configuration read from the environment, with the documented defaults.
+//! Every setting, declared once: each is an environment variable (and a command-line flag)
+//! with its default, so `concert-queue serve --help` lists them all. `main` reads `./.env`
+//! first; a variable already set in the environment wins.
 
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+use clap::{Args, FromArgMatches};
 
 /// The development secret used when `TOKEN_SECRET` is unset; `serve` warns about it.
 pub const DEV_TOKEN_SECRET: &str = "concert-queue-development-secret-change-me";
@@ -25,106 +27,137 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const MAX_WAIT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Everything the server, the ticker and the worker need to know.
-#[derive(Clone, Debug)]
+#[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Settings (environment variable, or flag)")]
 pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind_addr: SocketAddr,
+    /// Redis holding the queue and every hot-path state.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+    /// MySQL or MariaDB for the catalog and confirmed reservations; the database is
+    /// created if missing.
+    #[arg(
+        long,
+        env = "MYSQL_URL",
+        default_value = "mysql://root@127.0.0.1:3306/concert_queue"
+    )]
     pub mysql_url: String,
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub kafka_brokers: String,
+    /// Prefix of every Redis key (no braces or spaces).
+    #[arg(
+        long = "redis-key-prefix",
+        env = "REDIS_KEY_PREFIX",
+        default_value = "cq"
+    )]
     pub key_prefix: String,
+    /// HMAC key for queue tokens, at least 16 bytes; the default is a published
+    /// development value (`serve` warns about it).
+    #[arg(long, env = "TOKEN_SECRET", default_value = DEV_TOKEN_SECRET, hide_default_value = true)]
     pub token_secret: String,
     /// Most buyers ACTIVE at once per concert; 0 pauses admission.
+    #[arg(long, env = "QUEUE_MAX_ACTIVE", default_value_t = 500)]
     pub queue_max_active: u64,
-    /// Admissions per second per concert, enforced inside Redis.
+    /// Admissions per second per concert, enforced in Redis across all servers.
+    #[arg(long, env = "QUEUE_ADMIT_PER_SEC", default_value_t = 100)]
     pub queue_admit_per_sec: u64,
+    /// How long an ACTIVE token lasts, in seconds.
+    #[arg(long = "active-ttl-secs", env = "ACTIVE_TTL_SECS", default_value = "300", value_parser = secs)]
     pub active_ttl: Duration,
-    /// A WAITING token that has not polled for this long is dropped; zero means never.
+    /// A WAITING token that stops polling for this long is dropped, in seconds; 0 means
+    /// never; at most 1800.
+    #[arg(long = "wait-idle-timeout-secs", env = "WAIT_IDLE_TIMEOUT_SECS", default_value = "120", value_parser = secs)]
     pub wait_idle_timeout: Duration,
-    /// Token issuance requests per second per server; 0 turns the limiter off.
+    /// Token requests per second per server before 429; 0 turns the limiter off.
+    #[arg(long, env = "TOKEN_RATE_LIMIT_PER_SEC", default_value_t = 100)]
     pub token_rate_limit_per_sec: u32,
-    /// How often each server runs the activation script for every concert.
+    /// How often each server runs the admission script for every concert, in milliseconds.
+    #[arg(long = "activation-tick-ms", env = "ACTIVATION_TICK_MS", default_value = "100", value_parser = millis)]
     pub activation_tick: Duration,
-    /// Upper bound on one Redis round trip before the request fails with 503.
+    /// Bound on one Redis round trip before the request fails with 503, in milliseconds.
+    #[arg(long = "redis-timeout-ms", env = "REDIS_TIMEOUT_MS", default_value = "1000", value_parser = millis)]
     pub redis_timeout: Duration,
-    /// 0: one multiplexed, self-reconnecting connection; N: a bb8 pool of N connections.
+    /// 0: one multiplexed, self-reconnecting Redis connection; N: a pool of N.
+    #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 0)]
     pub redis_pool_size: u32,
-    /// How the ticker and the sweeper run their script for every concert.
+    /// How the ticker and the sweeper run their script for every concert: pipeline,
+    /// concurrent or sequential.
+    #[arg(long, env = "SCRIPT_FANOUT", default_value_t = crate::store::Fanout::Pipeline)]
     pub script_fanout: crate::store::Fanout,
-    /// Open connections the HTTP server accepts at once; further ones wait in the backlog.
+    /// Open HTTP connections accepted at once; further ones wait in the backlog.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// How long a client may take to send its request headers.
+    /// How long a client may take to send its request headers, in seconds.
+    #[arg(long = "header-read-timeout-secs", env = "HEADER_READ_TIMEOUT_SECS", default_value = "10", value_parser = secs)]
     pub header_read_timeout: Duration,
-    /// How long graceful shutdown waits for in-flight requests.
+    /// How long graceful shutdown waits for in-flight requests, in seconds.
+    #[arg(long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = secs)]
     pub shutdown_grace: Duration,
+    /// The tokio runtime: multi_thread, or current_thread (everything on one thread).
+    #[arg(long, env = "TOKIO_RUNTIME", value_enum, default_value_t = crate::runtime::Flavor::MultiThread)]
+    pub tokio_runtime: crate::runtime::Flavor,
+    /// Worker threads of the multi-threaded runtime (tokio's own variable); one per core
+    /// when unset.
+    #[arg(long, env = "TOKIO_WORKER_THREADS")]
+    pub tokio_worker_threads: Option<usize>,
     /// The topic the flush worker publishes confirmed reservations to.
+    #[arg(long, env = "KAFKA_TOPIC", default_value = "reservation-confirmed")]
     pub kafka_topic: String,
-    /// Partitions and replication factor the worker creates the topic with when missing.
+    /// Partitions the worker creates the topic with when it is missing.
+    #[arg(long, env = "KAFKA_TOPIC_PARTITIONS", default_value_t = 3)]
     pub kafka_topic_partitions: i32,
+    /// Replication factor the worker creates the topic with when it is missing.
+    #[arg(long, env = "KAFKA_TOPIC_REPLICATION", default_value_t = 1)]
     pub kafka_topic_replication: i32,
     /// Outbox entries the flush worker reads, writes and acknowledges at a time.
+    #[arg(long, env = "FLUSH_BATCH_SIZE", default_value_t = 2000)]
     pub flush_batch_size: usize,
-    /// Consumers of the `flush` group one `concert-queue flush` process runs side by side
-    /// (each with its own batch at MySQL and at the broker).
+    /// Consumers one `concert-queue flush` process runs side by side (each with its own
+    /// batch at MySQL and at the broker).
+    #[arg(long, env = "FLUSH_WORKERS", default_value_t = 2)]
     pub flush_workers: usize,
-    /// A pending outbox entry idle this long belongs to a dead worker and is claimed.
+    /// A pending outbox entry idle this long belongs to a dead worker and is claimed, in
+    /// seconds.
+    #[arg(long = "flush-claim-idle-secs", env = "FLUSH_CLAIM_IDLE_SECS", default_value = "30", value_parser = secs)]
     pub flush_claim_idle: Duration,
     /// Deliveries after which an entry that keeps failing goes to the dead-letter stream.
+    #[arg(long, env = "FLUSH_MAX_DELIVERIES", default_value_t = 5)]
     pub flush_max_deliveries: u64,
-    /// Upper bound on one MySQL batch and on one Kafka delivery before the batch is retried.
+    /// Bound on one MySQL batch and on one Kafka delivery before the batch is retried, in
+    /// seconds.
+    #[arg(long = "flush-sink-timeout-secs", env = "FLUSH_SINK_TIMEOUT_SECS", default_value = "30", value_parser = secs)]
     pub flush_sink_timeout: Duration,
-    /// How long the worker sleeps when the outbox is empty.
+    /// How long the worker sleeps when the outbox is empty, in milliseconds.
+    #[arg(long = "flush-idle-poll-ms", env = "FLUSH_IDLE_POLL_MS", default_value = "200", value_parser = millis)]
     pub flush_idle_poll: Duration,
-    /// Where the worker serves Prometheus metrics; `None` (`FLUSH_METRICS_ADDR=off`) serves none.
-    pub flush_metrics_addr: Option<SocketAddr>,
-    /// Most live holds one buyer may have on one schedule.
+    /// Where the worker serves Prometheus metrics; `off` serves none.
+    #[arg(long, env = "FLUSH_METRICS_ADDR", default_value = "127.0.0.1:9464", value_parser = addr_or_off)]
+    pub flush_metrics_addr: ::std::option::Option<SocketAddr>,
+    /// Live holds one buyer may have per schedule (409 HOLD_LIMIT beyond).
+    #[arg(long, env = "HOLDS_PER_USER", default_value_t = 4)]
     pub holds_per_user: u64,
-    /// How long a seat hold lasts before the seat is AVAILABLE again.
+    /// How long a seat hold lasts, in seconds; then the seat is AVAILABLE again, at once.
+    #[arg(long = "hold-ttl-secs", env = "HOLD_TTL_SECS", default_value = "300", value_parser = secs)]
     pub hold_ttl: Duration,
-    /// Largest single wallet charge, in won.
+    /// Largest single wallet charge in won (400 INVALID_AMOUNT beyond; at most 10^12).
+    #[arg(long, env = "CHARGE_MAX", default_value_t = 10_000_000)]
     pub charge_max: u64,
-    /// How often the background sweeper releases lapsed holds (an optimisation only).
+    /// How often the background sweeper ends lapsed holds, in milliseconds (an
+    /// optimisation only).
+    #[arg(long = "hold-sweep-ms", env = "HOLD_SWEEP_MS", default_value = "1000", value_parser = millis)]
     pub hold_sweep_interval: Duration,
-    /// Upper bound on one MySQL catalog query before the request fails with 503.
+    /// Bound on one catalog query before the route answers 503, in milliseconds.
+    #[arg(long = "mysql-timeout-ms", env = "MYSQL_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
     pub mysql_timeout: Duration,
 }
 
 impl Default for Config {
+    /// Every setting at its declared default, whatever the environment says.
     fn default() -> Self {
-        Config {
-            bind_addr: "127.0.0.1:8080".parse().expect("valid default address"),
-            redis_url: "redis://127.0.0.1:6379".into(),
-            mysql_url: "mysql://root@127.0.0.1:3306/concert_queue".into(),
-            kafka_brokers: "127.0.0.1:9092".into(),
-            key_prefix: "cq".into(),
-            token_secret: DEV_TOKEN_SECRET.into(),
-            queue_max_active: 500,
-            queue_admit_per_sec: 100,
-            active_ttl: Duration::from_secs(300),
-            wait_idle_timeout: Duration::from_secs(120),
-            token_rate_limit_per_sec: 100,
-            activation_tick: Duration::from_millis(100),
-            redis_timeout: Duration::from_millis(1000),
-            redis_pool_size: 0,
-            script_fanout: crate::store::Fanout::default(),
-            max_connections: 10_000,
-            header_read_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(10),
-            kafka_topic: "reservation-confirmed".into(),
-            kafka_topic_partitions: 3,
-            kafka_topic_replication: 1,
-            flush_batch_size: 2000,
-            flush_workers: 2,
-            flush_claim_idle: Duration::from_secs(30),
-            flush_max_deliveries: 5,
-            flush_sink_timeout: Duration::from_secs(30),
-            flush_idle_poll: Duration::from_millis(200),
-            flush_metrics_addr: Some("127.0.0.1:9464".parse().expect("valid default address")),
-            holds_per_user: 4,
-            hold_ttl: Duration::from_secs(300),
-            charge_max: 10_000_000,
-            hold_sweep_interval: Duration::from_millis(1000),
-            mysql_timeout: Duration::from_millis(2000),
-        }
+        Config::from_lookup(|_| None).expect("the declared defaults are valid")
     }
 }
 
@@ -134,63 +167,51 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads every setting through `lookup`, so tests need not touch the process environment.
+    /// Reads every setting through `lookup` (by its environment name), falling back to
+    /// the declared defaults; a blank value counts as unset. Tests use it to leave the
+    /// process environment alone.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let d = Config::default();
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let config = Config {
-            bind_addr: parse_or(&get, "BIND_ADDR", d.bind_addr)?,
-            redis_url: get("REDIS_URL").unwrap_or(d.redis_url),
-            mysql_url: get("MYSQL_URL").unwrap_or(d.mysql_url),
-            kafka_brokers: get("KAFKA_BROKERS").unwrap_or(d.kafka_brokers),
-            key_prefix: get("REDIS_KEY_PREFIX").unwrap_or(d.key_prefix),
-            token_secret: get("TOKEN_SECRET").unwrap_or(d.token_secret),
-            queue_max_active: parse_or(&get, "QUEUE_MAX_ACTIVE", d.queue_max_active)?,
-            queue_admit_per_sec: parse_or(&get, "QUEUE_ADMIT_PER_SEC", d.queue_admit_per_sec)?,
-            active_ttl: secs_or(&get, "ACTIVE_TTL_SECS", d.active_ttl)?,
-            wait_idle_timeout: secs_or(&get, "WAIT_IDLE_TIMEOUT_SECS", d.wait_idle_timeout)?,
-            token_rate_limit_per_sec: parse_or(
-                &get,
-                "TOKEN_RATE_LIMIT_PER_SEC",
-                d.token_rate_limit_per_sec,
-            )?,
-            activation_tick: millis_or(&get, "ACTIVATION_TICK_MS", d.activation_tick)?,
-            redis_timeout: millis_or(&get, "REDIS_TIMEOUT_MS", d.redis_timeout)?,
-            redis_pool_size: parse_or(&get, "REDIS_POOL_SIZE", d.redis_pool_size)?,
-            script_fanout: parse_or(&get, "SCRIPT_FANOUT", d.script_fanout)?,
-            max_connections: parse_or(&get, "MAX_CONNECTIONS", d.max_connections)?,
-            header_read_timeout: secs_or(&get, "HEADER_READ_TIMEOUT_SECS", d.header_read_timeout)?,
-            shutdown_grace: secs_or(&get, "SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
-            kafka_topic: get("KAFKA_TOPIC").unwrap_or(d.kafka_topic),
-            kafka_topic_partitions: parse_or(
-                &get,
-                "KAFKA_TOPIC_PARTITIONS",
-                d.kafka_topic_partitions,
-            )?,
-            kafka_topic_replication: parse_or(
-                &get,
-                "KAFKA_TOPIC_REPLICATION",
-                d.kafka_topic_replication,
-            )?,
-            flush_batch_size: parse_or(&get, "FLUSH_BATCH_SIZE", d.flush_batch_size)?,
-            flush_workers: parse_or(&get, "FLUSH_WORKERS", d.flush_workers)?,
-            flush_claim_idle: secs_or(&get, "FLUSH_CLAIM_IDLE_SECS", d.flush_claim_idle)?,
-            flush_max_deliveries: parse_or(&get, "FLUSH_MAX_DELIVERIES", d.flush_max_deliveries)?,
-            flush_sink_timeout: secs_or(&get, "FLUSH_SINK_TIMEOUT_SECS", d.flush_sink_timeout)?,
-            flush_idle_poll: millis_or(&get, "FLUSH_IDLE_POLL_MS", d.flush_idle_poll)?,
-            flush_metrics_addr: match get("FLUSH_METRICS_ADDR") {
-                Some(raw) if raw.trim().eq_ignore_ascii_case("off") => None,
-                Some(_) => Some(parse_or(&get, "FLUSH_METRICS_ADDR", d.bind_addr)?),
-                None => d.flush_metrics_addr,
-            },
-            holds_per_user: parse_or(&get, "HOLDS_PER_USER", d.holds_per_user)?,
-            hold_ttl: secs_or(&get, "HOLD_TTL_SECS", d.hold_ttl)?,
-            charge_max: parse_or(&get, "CHARGE_MAX", d.charge_max)?,
-            hold_sweep_interval: millis_or(&get, "HOLD_SWEEP_MS", d.hold_sweep_interval)?,
-            mysql_timeout: millis_or(&get, "MYSQL_TIMEOUT_MS", d.mysql_timeout)?,
-        };
+        let mut args = vec!["concert-queue".to_string()];
+        for arg in Self::command().get_arguments() {
+            let (Some(long), Some(name)) = (arg.get_long(), env_name(arg)) else {
+                continue;
+            };
+            if let Some(value) = lookup(&name).filter(|v| !v.trim().is_empty()) {
+                args.push(format!("--{long}={}", value.trim()));
+            }
+        }
+        let matches = Self::command_without_env()
+            .try_get_matches_from(args)
+            .map_err(|err| anyhow::anyhow!("{}", err.render().to_string().trim_end()))?;
+        let config = Config::from_arg_matches(&matches)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The settings as a command of their own, each with its environment name and default
+    /// (what `--help` shows, and what tests compare the docs with).
+    pub fn command() -> clap::Command {
+        name_values_by_env(Config::augment_args(clap::Command::new("concert-queue")))
+    }
+
+    /// [`Config::command`] reading nothing from the environment.
+    fn command_without_env() -> clap::Command {
+        Self::command().mut_args(|arg| arg.env(None::<&str>))
+    }
+
+    /// Every setting's environment variable with its default (`None` when it has none).
+    pub fn documented() -> Vec<(String, Option<String>)> {
+        Self::command()
+            .get_arguments()
+            .filter_map(|arg| {
+                let name = env_name(arg)?;
+                let default = arg
+                    .get_default_values()
+                    .first()
+                    .map(|v| v.to_string_lossy().into_owned());
+                Some((name, default))
+            })
+            .collect()
     }
 
     /// Rejects settings the engine cannot run with.
@@ -258,34 +279,54 @@ impl Config {
     }
 }
 
-fn parse_or<T>(get: &impl Fn(&str) -> Option<String>, name: &str, default: T) -> anyhow::Result<T>
-where
-    T: FromStr,
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    match get(name) {
-        Some(raw) => raw
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}={raw:?} is not valid")),
-        None => Ok(default),
+/// Unsets every setting's environment variable that holds only blanks, so that it counts
+/// as unset (its default) rather than as an invalid empty value. Call it before any other
+/// thread starts.
+pub fn forget_blank_settings() {
+    for (name, _) in Config::documented() {
+        if std::env::var_os(&name).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+            std::env::remove_var(&name);
+        }
     }
 }
 
-fn secs_or(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: Duration,
-) -> anyhow::Result<Duration> {
-    parse_or(get, name, default.as_secs()).map(Duration::from_secs)
+/// Shows each setting's value by its environment variable (`--active-ttl-secs
+/// <ACTIVE_TTL_SECS>`), so help and error messages name the variable to fix.
+pub fn name_values_by_env(command: clap::Command) -> clap::Command {
+    command.mut_args(|arg| match env_name(&arg) {
+        Some(name) => arg.value_name(name),
+        None => arg,
+    })
 }
 
-fn millis_or(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: Duration,
-) -> anyhow::Result<Duration> {
-    parse_or(get, name, default.as_millis() as u64).map(Duration::from_millis)
+/// The environment variable an argument reads.
+fn env_name(arg: &clap::Arg) -> Option<String> {
+    arg.get_env()
+        .map(|name| name.to_string_lossy().into_owned())
+}
+
+fn secs(raw: &str) -> Result<Duration, String> {
+    raw.trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|err| format!("expected whole seconds: {err}"))
+}
+
+fn millis(raw: &str) -> Result<Duration, String> {
+    raw.trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|err| format!("expected whole milliseconds: {err}"))
+}
+
+fn addr_or_off(raw: &str) -> Result<Option<SocketAddr>, String> {
+    if raw.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    raw.trim()
+        .parse()
+        .map(Some)
+        .map_err(|err| format!("expected host:port or off: {err}"))
 }
 
 #[cfg(test)]

@@ -5,21 +5,18 @@
 pub mod app;
 pub mod booking;
 pub mod catalog;
+pub mod commands;
 pub mod config;
 pub mod db;
-pub mod error;
 pub mod flush;
 pub mod http;
 pub mod load;
 pub mod metrics;
+pub mod periodic;
 pub mod queue;
-pub mod restore;
 pub mod runtime;
-pub mod seed;
 pub mod store;
-pub mod ticker;
 pub mod time;
-pub mod token;
 
 use std::future::Future;
 
@@ -38,8 +35,16 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let app = app::App::build(config).await?;
     let (stop, stopped) = watch::channel(false);
-    let ticker = tokio::spawn(ticker::run(app.clone(), stopped.clone()));
-    let sweeper = tokio::spawn(booking::sweeper::run(app.clone(), stopped.clone()));
+    let ticker = tokio::spawn(periodic::run_every(
+        app.config.activation_tick,
+        stopped.clone(),
+        queue::ticker::ActivationTicker::new(app.clone()),
+    ));
+    let sweeper = tokio::spawn(periodic::run_every(
+        app.config.hold_sweep_interval,
+        stopped.clone(),
+        booking::sweeper::HoldSweeper::new(app.clone()),
+    ));
     let migrations = tokio::spawn(db::migrate_when_reachable(
         app.config.mysql_url.clone(),
         app.config.mysql_timeout,

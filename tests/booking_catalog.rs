@@ -18,7 +18,9 @@ async fn server(name: &str) -> (TestServer, TestDatabase) {
         concert(2, &[(20, 3, 500)]),
     ]);
     let pool = db.pool();
-    concert_queue::seed::seed_mysql(&pool, &data).await.unwrap();
+    concert_queue::catalog::seed::seed_mysql(&pool, &data)
+        .await
+        .unwrap();
     pool.disconnect().await.unwrap();
     let url = db.url.clone();
     let server = TestServer::start(name, move |c| c.mysql_url = url).await;

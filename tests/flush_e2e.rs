@@ -50,7 +50,9 @@ async fn payments_reach_mysql_and_the_topic_and_restore_rebuilds_redis() {
         .await
         .unwrap();
     concert_queue::db::migrate(&pool).await.unwrap();
-    concert_queue::seed::seed_mysql(&pool, &cat).await.unwrap();
+    concert_queue::catalog::seed::seed_mysql(&pool, &cat)
+        .await
+        .unwrap();
     server.seed(&cat).await;
 
     assert_eq!(server.charge(42, 500_000).await.0, 200);
@@ -91,7 +93,7 @@ async fn payments_reach_mysql_and_the_topic_and_restore_rebuilds_redis() {
     let balance_42 = server.balance(42).await;
     common::delete_prefix(&env.config.redis_url, &env.config.key_prefix);
     let store = env.store().await;
-    let restored = concert_queue::restore::restore(&store, &pool)
+    let restored = concert_queue::catalog::restore::restore(&store, &pool)
         .await
         .unwrap();
     assert_eq!(restored.reservations, 4);

@@ -7,8 +7,8 @@ mod flush_common;
 
 use std::collections::BTreeMap;
 
+use concert_queue::catalog::file::{CatalogFile as Catalog, Concert, Schedule, Seat};
 use concert_queue::flush::Worker;
-use concert_queue::seed::{Catalog, Concert, Schedule, Seat};
 use flush_common::FlushEnv;
 use serde_json::json;
 
@@ -54,10 +54,10 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
         .await
         .unwrap();
     concert_queue::db::migrate(&pool).await.unwrap();
-    concert_queue::seed::seed_mysql(&pool, &catalog())
+    concert_queue::catalog::seed::seed_mysql(&pool, &catalog())
         .await
         .unwrap();
-    concert_queue::seed::seed_redis(&store, &catalog())
+    concert_queue::catalog::seed::seed_redis(&store, &catalog())
         .await
         .unwrap();
 
@@ -173,7 +173,7 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
     // empty outbox, which restore tolerates.
     common::delete_prefix(&env.config.redis_url, p);
     worker.outbox().ensure_group().await.unwrap();
-    let restored = concert_queue::restore::restore(&store, &pool)
+    let restored = concert_queue::catalog::restore::restore(&store, &pool)
         .await
         .unwrap();
     assert_eq!(restored.reservations, 4);
@@ -193,7 +193,7 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
     );
 
     // Over live state it refuses, and changes nothing.
-    let err = concert_queue::restore::restore(&store, &pool)
+    let err = concert_queue::catalog::restore::restore(&store, &pool)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("live state"), "{err:#}");

@@ -32,7 +32,7 @@ async fn a_thousand_simultaneous_joins_get_gap_free_positions() {
         .collect();
     let mut positions = Vec::new();
     let mut by_seq = Vec::new();
-    let signer = concert_queue::token::TokenSigner::new(server.config.token_secret.as_bytes());
+    let signer = concert_queue::queue::TokenSigner::new(server.config.token_secret.as_bytes());
     for task in tasks {
         let (user, status, body) = task.await.unwrap();
         assert_eq!(status, 201, "user {user}: {body}");

@@ -82,9 +82,9 @@ async fn a_flushed_script_cache_costs_one_reload_not_an_error() {
 #[tokio::test]
 async fn a_pipeline_of_scripts_reloads_after_a_flush_and_keeps_errors_apart() {
     use concert_queue::booking::{Booking, BookingSettings};
+    use concert_queue::queue::TokenSigner;
     use concert_queue::queue::{Queue, QueueSettings};
     use concert_queue::store::Store;
-    use concert_queue::token::TokenSigner;
 
     let redis = RedisProcess::start();
     let config = common::test_config(&redis.url(), &common::unique_prefix("pipeline"));

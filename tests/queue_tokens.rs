@@ -73,10 +73,10 @@ async fn forged_tampered_and_missing_tokens_are_401_without_redis() {
     // A server whose Redis does not exist: a 401 proves no Redis round trip was needed.
     let dead = format!("redis://127.0.0.1:{}", common::redis_process::free_port());
     let server = TestServer::start("forged", |c| c.redis_url = dead).await;
-    let signer = concert_queue::token::TokenSigner::new(server.config.token_secret.as_bytes());
-    let genuine = signer.sign(&concert_queue::token::Claims::new(1, 5, 1_000_000));
-    let forged = concert_queue::token::TokenSigner::new(b"someone-elses-secret-value")
-        .sign(&concert_queue::token::Claims::new(1, 5, 1_000_000));
+    let signer = concert_queue::queue::TokenSigner::new(server.config.token_secret.as_bytes());
+    let genuine = signer.sign(&concert_queue::queue::Claims::new(1, 5, 1_000_000));
+    let forged = concert_queue::queue::TokenSigner::new(b"someone-elses-secret-value")
+        .sign(&concert_queue::queue::Claims::new(1, 5, 1_000_000));
     let tampered = genuine.replacen("v1.1.5.", "v1.1.6.", 1);
     let truncated = &genuine[..genuine.len() - 3];
 
@@ -135,7 +135,7 @@ async fn tokens_carry_concert_user_sequence_and_issue_time() {
     let server = TestServer::start("claims", |c| c.queue_max_active = 0).await;
     server.add_concert(4).await;
     let token = server.join_token(77, 4).await;
-    let signer = concert_queue::token::TokenSigner::new(server.config.token_secret.as_bytes());
+    let signer = concert_queue::queue::TokenSigner::new(server.config.token_secret.as_bytes());
     let claims = signer.verify(&token).expect("the server's token verifies");
     assert_eq!((claims.concert_id, claims.user_id), (4, 77));
     let now = std::time::SystemTime::now()

@@ -1,7 +1,8 @@
 //! `seed` loads the demo catalog into MySQL and Redis, and running it twice changes nothing.
 mod common;
 
-use concert_queue::{db, seed, store::Store};
+use concert_queue::catalog::{seed, CatalogFile};
+use concert_queue::{db, store::Store};
 use mysql_async::prelude::*;
 
 #[tokio::test]
@@ -10,7 +11,7 @@ async fn seeding_twice_loads_the_demo_catalog_once() {
     let database = format!("cqt_seed_{}", std::process::id());
     let mysql_url = format!("{}/{database}", common::services::mysql_server_url().await);
     let redis_url = common::services::redis_url().await;
-    let catalog = seed::Catalog::read(std::path::Path::new("bench-data/catalog.json")).unwrap();
+    let catalog = CatalogFile::read(std::path::Path::new("bench-data/catalog.json")).unwrap();
     assert_eq!(catalog.concerts.len(), 10);
     assert_eq!(catalog.seat_count(), 5000);
 

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use concert_queue::booking::{Booking, BookingSettings};
+use concert_queue::queue::TokenSigner;
 use concert_queue::queue::{Queue, QueueSettings};
 use concert_queue::store::{line, Store};
-use concert_queue::token::TokenSigner;
 use tokio::runtime::Runtime;
 
 use crate::common::{delete_prefix, services, unique_prefix};
@@ -97,7 +97,7 @@ impl RedisFixture {
     /// Seeds concerts 1 to `count`, each with one schedule (its id the concert's) of
     /// `SEATS` seats, the way `seed` does.
     pub fn seed_concerts(&self, count: u64) {
-        use concert_queue::seed::{Catalog, Concert, Schedule, Seat};
+        use concert_queue::catalog::file::{CatalogFile as Catalog, Concert, Schedule, Seat};
         let concert = |id: u64| Concert {
             id,
             title: "bench".into(),
@@ -119,7 +119,10 @@ impl RedisFixture {
             concerts: (CONCERT..CONCERT + count).map(concert).collect(),
         };
         self.rt
-            .block_on(concert_queue::seed::seed_redis(&self.store, &catalog))
+            .block_on(concert_queue::catalog::seed::seed_redis(
+                &self.store,
+                &catalog,
+            ))
             .unwrap_or_else(|e| panic!("seeding the bench catalog failed: {e:#}"));
     }
 
@@ -136,7 +139,7 @@ impl RedisFixture {
     }
 
     /// A fresh buyer with an ACTIVE token (the queue is empty and the bucket full).
-    pub async fn active_buyer(&self) -> concert_queue::token::Claims {
+    pub async fn active_buyer(&self) -> concert_queue::queue::Claims {
         let issued = self
             .queue
             .issue_token(self.fresh_user(), CONCERT)

@@ -26,6 +26,26 @@ local function token_is_active(active, active_seq, user, seq, now_ms)
   return expires ~= nil and expires > now_ms
 end
 
+-- The reservation hash's fields are named here only (src/booking/record.rs is the Rust
+-- side's copy). A new hold's record:
+local function record_hold(key, id, user, concert, schedule, seat, price, held_ms, expires_ms)
+  redis.call('HSET', key, 'id', id, 'user', user, 'concert', concert, 'schedule', schedule,
+    'seat', seat, 'price', price, 'status', 'HELD', 'heldAtMs', int(held_ms),
+    'expiresMs', int(expires_ms))
+end
+
+-- What a payment adds to the record.
+local function record_payment(key, payment_id, ledger_id, balance_after, confirmed_ms)
+  redis.call('HSET', key, 'status', 'CONFIRMED', 'paymentId', payment_id, 'ledgerId', ledger_id,
+    'balanceAfter', int(balance_after), 'confirmedAtMs', int(confirmed_ms))
+end
+
+-- The payment fields of a CONFIRMED record: paymentId and balanceAfter.
+local function recorded_payment(key)
+  local paid = redis.call('HMGET', key, 'paymentId', 'balanceAfter')
+  return paid[1], tonumber(paid[2])
+end
+
 -- A reservation's fields, or nil when there is none.
 local function load_reservation(key)
   local v = redis.call('HMGET', key, 'user', 'schedule', 'seat', 'price', 'status', 'expiresMs')

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use super::{ms, reservation_id, unexpected, Booking, ENDED_RESERVATION_RETENTION};
-use crate::error::ApiError;
-use crate::token::Claims;
+use super::record::ReservationRecord;
+use super::{ms, reservation_id, Booking, BookingError, RETENTION};
+use crate::queue::Claims;
+use crate::store::StoreError;
 
 /// A seat's live state, serialized as the contract spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -83,13 +84,23 @@ pub struct Reservation {
 impl Booking {
     /// Every seat of a schedule with its live status, for an ACTIVE token of its concert.
     #[tracing::instrument(name = "view_seat_map", skip(self, claims), fields(user_id = claims.user_id))]
-    pub async fn seat_map(&self, claims: &Claims, schedule_id: u64) -> Result<Vec<Seat>, ApiError> {
-        let (_, invocation) = self
-            .seat_script(&self.store.scripts.seat_map, claims, schedule_id)
+    pub async fn seat_map(
+        &self,
+        claims: &Claims,
+        schedule_id: u64,
+    ) -> Result<Vec<Seat>, BookingError> {
+        let concert_id = self.concert_of_token_schedule(claims, schedule_id).await?;
+        let keys = self.store.keys.seat_map(concert_id, schedule_id);
+        let reply: Vec<u64> = self
+            .store
+            .invoke(
+                keys.invoke(&self.store.scripts.seat_map)
+                    .arg(claims.user_id)
+                    .arg(claims.seq),
+            )
             .await?;
-        let reply: Vec<u64> = self.store.invoke(&invocation).await?;
         if reply.len() % 3 != 0 {
-            return Err(unexpected("seat_map", &reply));
+            return Err(StoreError::unexpected("seat_map", &reply).into());
         }
         let mut seats: Vec<Seat> = reply
             .chunks_exact(3)
@@ -107,32 +118,17 @@ impl Booking {
         Ok(seats)
     }
 
-    /// Starts a call of a seat script: the schedule's concert must be the token's; the
-    /// keys begin with the queue's `q:active`, `q:active_seq` and the schedule's `seats`,
-    /// `held`, `holds`, `sold`, and the arguments with the token's user and sequence.
-    async fn seat_script<'a>(
+    /// The concert of a schedule, which must be the token's (403 TOKEN_NOT_ACTIVE otherwise).
+    async fn concert_of_token_schedule(
         &self,
-        script: &'a redis::Script,
         claims: &Claims,
         schedule_id: u64,
-    ) -> Result<(u64, redis::ScriptInvocation<'a>), ApiError> {
+    ) -> Result<u64, BookingError> {
         let concert_id = self.concert_of_schedule(schedule_id).await?;
         if concert_id != claims.concert_id {
-            return Err(ApiError::TokenNotActive);
+            return Err(BookingError::TokenNotActive);
         }
-        let queue = self.store.keys.queue(concert_id);
-        let schedule = self.store.keys.schedule(concert_id, schedule_id);
-        let mut invocation = script.prepare_invoke();
-        invocation
-            .key(queue.active)
-            .key(queue.active_seq)
-            .key(schedule.seats)
-            .key(schedule.held)
-            .key(schedule.holds)
-            .key(schedule.sold)
-            .arg(claims.user_id)
-            .arg(claims.seq);
-        Ok((concert_id, invocation))
+        Ok(concert_id)
     }
 
     /// `(totalSeats, availableSeats)` of each schedule of one concert, live.
@@ -140,18 +136,18 @@ impl Booking {
         &self,
         concert_id: u64,
         schedule_ids: &[u64],
-    ) -> Result<Vec<(u64, u64)>, ApiError> {
+    ) -> Result<Vec<(u64, u64)>, BookingError> {
         if schedule_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut invocation = self.store.scripts.available_seats.prepare_invoke();
-        for &schedule_id in schedule_ids {
-            let keys = self.store.keys.schedule(concert_id, schedule_id);
-            invocation.key(keys.seats).key(keys.holds).key(keys.sold);
-        }
+        let invocation = self
+            .store
+            .keys
+            .seat_counts(concert_id, schedule_ids)
+            .invoke(&self.store.scripts.available_seats);
         let reply: Vec<u64> = self.store.invoke(&invocation).await?;
         if reply.len() != schedule_ids.len() * 2 {
-            return Err(unexpected("available_seats", &reply));
+            return Err(StoreError::unexpected("available_seats", &reply).into());
         }
         Ok(reply.chunks_exact(2).map(|c| (c[0], c[1])).collect())
     }
@@ -163,21 +159,22 @@ impl Booking {
         claims: &Claims,
         schedule_id: u64,
         seat_no: u64,
-    ) -> Result<Hold, ApiError> {
-        let (concert_id, mut invocation) = self
-            .seat_script(&self.store.scripts.hold_seat, claims, schedule_id)
-            .await?;
+    ) -> Result<Hold, BookingError> {
+        let concert_id = self.concert_of_token_schedule(claims, schedule_id).await?;
         let keys = &self.store.keys;
+        let mut invocation = keys
+            .hold(concert_id, schedule_id, claims.user_id)
+            .invoke(&self.store.scripts.hold_seat);
         invocation
-            .key(keys.user_holds(concert_id, claims.user_id))
-            .key(keys.reservation_seq(concert_id))
+            .arg(claims.user_id)
+            .arg(claims.seq)
             .arg(keys.concert_tag(concert_id))
             .arg(concert_id)
             .arg(schedule_id)
             .arg(seat_no)
             .arg(ms(self.settings.hold_ttl))
             .arg(self.settings.holds_per_user)
-            .arg(ms(ENDED_RESERVATION_RETENTION));
+            .arg(ms(RETENTION));
         let (reservation_id, price, expires_at_ms): (String, u64, u64) =
             self.store.invoke(&invocation).await?;
         Ok(Hold {
@@ -195,31 +192,32 @@ impl Booking {
         &self,
         claims: &Claims,
         reservation_id: &str,
-    ) -> Result<Reservation, ApiError> {
+    ) -> Result<Reservation, BookingError> {
         let concert_id =
-            reservation_id::concert_of(reservation_id).ok_or(ApiError::ReservationNotFound)?;
+            reservation_id::concert_of(reservation_id).ok_or(BookingError::ReservationNotFound)?;
         let key = self.store.keys.reservation(concert_id, reservation_id);
         let ((secs, micros), fields): ((u64, u64), HashMap<String, String>) = self
             .store
             .pipeline(redis::pipe().atomic().cmd("TIME").hgetall(&key))
             .await?;
         if fields.is_empty() {
-            return Err(ApiError::ReservationNotFound);
+            return Err(BookingError::ReservationNotFound);
         }
         let now_ms = secs * 1000 + micros / 1000;
-        let reservation = parse_reservation(reservation_id, concert_id, &fields, now_ms)
-            .ok_or_else(|| unexpected("reservation hash", &fields))?;
+        let reservation = ReservationRecord::from_fields(&fields)
+            .and_then(|record| Reservation::from_record(record, now_ms))
+            .ok_or_else(|| StoreError::unexpected("reservation hash", &fields))?;
         if reservation.user_id != claims.user_id {
-            return Err(ApiError::Forbidden);
+            return Err(BookingError::Forbidden);
         }
         Ok(reservation)
     }
 
     /// Cancels a reservation of the token's user; a live hold frees its seat at once.
     #[tracing::instrument(name = "cancel_reservation", skip(self, claims), fields(user_id = claims.user_id))]
-    pub async fn cancel(&self, claims: &Claims, reservation_id: &str) -> Result<(), ApiError> {
+    pub async fn cancel(&self, claims: &Claims, reservation_id: &str) -> Result<(), BookingError> {
         let concert_id =
-            reservation_id::concert_of(reservation_id).ok_or(ApiError::ReservationNotFound)?;
+            reservation_id::concert_of(reservation_id).ok_or(BookingError::ReservationNotFound)?;
         let keys = &self.store.keys;
         let _released: i64 = self
             .store
@@ -231,39 +229,36 @@ impl Booking {
                     .arg(claims.user_id)
                     .arg(keys.concert_tag(concert_id))
                     .arg(reservation_id)
-                    .arg(ms(ENDED_RESERVATION_RETENTION)),
+                    .arg(ms(RETENTION)),
             )
             .await?;
         Ok(())
     }
 }
 
-fn parse_reservation(
-    id: &str,
-    concert_id: u64,
-    fields: &HashMap<String, String>,
-    now_ms: u64,
-) -> Option<Reservation> {
-    let number = |name: &str| fields.get(name).and_then(|v| v.parse::<u64>().ok());
-    let expires_at_ms = number("expiresMs")?;
-    let status = match fields.get("status")?.as_str() {
-        "HELD" if expires_at_ms > now_ms => ReservationStatus::Held,
-        "HELD" | "EXPIRED" => ReservationStatus::Expired,
-        "CONFIRMED" => ReservationStatus::Confirmed,
-        "CANCELLED" => ReservationStatus::Cancelled,
-        _ => return None,
-    };
-    Some(Reservation {
-        id: id.to_string(),
-        concert_id,
-        user_id: number("user")?,
-        schedule_id: number("schedule")?,
-        seat_no: number("seat")?,
-        price: number("price")?,
-        status,
-        held_at_ms: number("heldAtMs")?,
-        expires_at_ms,
-        payment_id: fields.get("paymentId").cloned(),
-        confirmed_at_ms: number("confirmedAtMs"),
-    })
+impl Reservation {
+    /// The reservation a record stands for at `now_ms`: a HELD record whose time ran out
+    /// reads EXPIRED.
+    fn from_record(record: ReservationRecord, now_ms: u64) -> Option<Reservation> {
+        let status = match record.status.as_str() {
+            "HELD" if record.expires_ms > now_ms => ReservationStatus::Held,
+            "HELD" | "EXPIRED" => ReservationStatus::Expired,
+            "CONFIRMED" => ReservationStatus::Confirmed,
+            "CANCELLED" => ReservationStatus::Cancelled,
+            _ => return None,
+        };
+        Some(Reservation {
+            id: record.id,
+            concert_id: record.concert_id,
+            user_id: record.user_id,
+            schedule_id: record.schedule_id,
+            seat_no: record.seat_no,
+            price: record.price,
+            status,
+            held_at_ms: record.held_at_ms,
+            expires_at_ms: record.expires_ms,
+            payment_id: record.payment.as_ref().map(|p| p.payment_id.clone()),
+            confirmed_at_ms: record.payment.as_ref().map(|p| p.confirmed_at_ms),
+        })
+    }
 }

@@ -2,9 +2,11 @@
 //! state change is one atomic Lua script (lua/hold_seat.lua, lua/pay_reservation.lua, ...);
 //! reads are one round trip.
 
+mod error;
 mod holds;
 mod payment;
 mod ranking;
+pub mod record;
 pub mod reservation_id;
 pub mod sweeper;
 mod wallet;
@@ -14,19 +16,17 @@ use std::time::Duration;
 use moka::future::Cache;
 
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::store::Store;
+pub use error::BookingError;
 
 pub use holds::{Hold, Reservation, ReservationStatus, Seat, SeatStatus};
 pub use payment::Payment;
 pub use ranking::{RankBy, RankEntry};
 pub use wallet::Charge;
 
-/// How long a cancelled or expired reservation stays readable.
-pub const ENDED_RESERVATION_RETENTION: Duration = Duration::from_secs(24 * 3600);
-
-/// How long a charge's `Idempotency-Key` is remembered.
-pub const IDEMPOTENCY_KEY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How long a cancelled or expired reservation stays readable, and how long a charge's
+/// `Idempotency-Key` is remembered (`restore` brings back the answers younger than this).
+pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// The booking tunables, as the scripts take them.
 #[derive(Clone, Debug)]
@@ -73,7 +73,7 @@ impl Booking {
     }
 
     /// The concert a schedule belongs to; 404 SCHEDULE_NOT_FOUND when there is none.
-    pub async fn concert_of_schedule(&self, schedule_id: u64) -> Result<u64, ApiError> {
+    pub async fn concert_of_schedule(&self, schedule_id: u64) -> Result<u64, BookingError> {
         let lookup = async {
             let found: Option<u64> = self
                 .store
@@ -83,21 +83,15 @@ impl Booking {
                         .arg(schedule_id),
                 )
                 .await?;
-            found.ok_or(ApiError::ScheduleNotFound)
+            found.ok_or(BookingError::ScheduleNotFound)
         };
         self.schedule_concerts
             .try_get_with(schedule_id, lookup)
             .await
-            .map_err(|err| err.shared_copy())
+            .map_err(|shared| (*shared).clone())
     }
 }
 
 fn ms(duration: Duration) -> u64 {
     duration.as_millis() as u64
-}
-
-fn unexpected<T: std::fmt::Debug>(script: &str, reply: &T) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!(
-        "{script}.lua returned an unexpected reply: {reply:?}"
-    ))
 }

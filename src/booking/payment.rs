@@ -1,8 +1,8 @@
 //! Paying for a hold from the wallet: lua/pay_reservation.lua, all or nothing.
 
-use super::{reservation_id, unexpected, Booking};
-use crate::error::ApiError;
-use crate::token::Claims;
+use super::{reservation_id, Booking, BookingError};
+use crate::queue::Claims;
+use crate::store::StoreError;
 
 /// The answer to a payment; `created` is false when it repeats an earlier one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,25 +18,19 @@ pub struct Payment {
 impl Booking {
     /// Pays the token user's held reservation; paying a confirmed one again repeats the answer.
     #[tracing::instrument(name = "pay_reservation", skip(self, claims), fields(user_id = claims.user_id))]
-    pub async fn pay(&self, claims: &Claims, reservation_id: &str) -> Result<Payment, ApiError> {
+    pub async fn pay(
+        &self,
+        claims: &Claims,
+        reservation_id: &str,
+    ) -> Result<Payment, BookingError> {
         let concert_id =
-            reservation_id::concert_of(reservation_id).ok_or(ApiError::ReservationNotFound)?;
+            reservation_id::concert_of(reservation_id).ok_or(BookingError::ReservationNotFound)?;
         let keys = &self.store.keys;
-        let queue = keys.queue(concert_id);
         let (created, payment_id, amount, balance, token_ended): (i64, String, u64, u64, i64) =
             self.store
                 .invoke(
-                    self.store
-                        .scripts
-                        .pay_reservation
-                        .key(keys.reservation(concert_id, reservation_id))
-                        .key(&queue.active)
-                        .key(&queue.active_seq)
-                        .key(keys.wallet(claims.user_id))
-                        .key(keys.outbox())
-                        .key(keys.ranking_sales())
-                        .key(keys.ranking_soldout())
-                        .key(keys.user_holds(concert_id, claims.user_id))
+                    keys.payment(concert_id, reservation_id, claims.user_id)
+                        .invoke(&self.store.scripts.pay_reservation)
                         .arg(claims.user_id)
                         .arg(claims.seq)
                         .arg(claims.concert_id)
@@ -46,7 +40,7 @@ impl Booking {
                 )
                 .await?;
         if payment_id.is_empty() {
-            return Err(unexpected("pay_reservation", &payment_id));
+            return Err(StoreError::unexpected("pay_reservation", &payment_id).into());
         }
         Ok(Payment {
             payment_id,

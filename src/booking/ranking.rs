@@ -1,8 +1,7 @@
 //! Concert rankings, maintained by the payment script: confirmed sales per concert, and
 //! schedules that sold out, fastest first.
 
-use super::Booking;
-use crate::error::ApiError;
+use super::{Booking, BookingError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RankBy {
@@ -39,7 +38,7 @@ pub struct RankEntry {
 
 impl Booking {
     /// The top `limit` of a ranking.
-    pub async fn ranking(&self, by: RankBy, limit: u64) -> Result<Vec<RankEntry>, ApiError> {
+    pub async fn ranking(&self, by: RankBy, limit: u64) -> Result<Vec<RankEntry>, BookingError> {
         let keys = &self.store.keys;
         let (key, order) = match by {
             RankBy::Sales => (keys.ranking_sales(), Some("REV")),

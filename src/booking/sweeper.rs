@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
-
-use super::{ms, Booking, ENDED_RESERVATION_RETENTION};
+use super::{ms, Booking, BookingError, RETENTION};
 use crate::app::App;
-use crate::error::ApiError;
+use crate::periodic::Periodic;
 
 /// Most lapsed holds released per schedule per sweep.
 const SWEEP_BATCH: u64 = 500;
@@ -16,10 +14,11 @@ const SWEEP_BATCH: u64 = 500;
 impl Booking {
     /// Releases the lapsed holds of one concert; returns how many.
     #[tracing::instrument(name = "release_lapsed_holds", skip(self), level = "debug")]
-    pub async fn release_lapsed_holds(&self, concert_id: u64) -> Result<u64, ApiError> {
-        self.store
+    pub async fn release_lapsed_holds(&self, concert_id: u64) -> Result<u64, BookingError> {
+        Ok(self
+            .store
             .invoke(&self.release_invocation(concert_id))
-            .await
+            .await?)
     }
 
     /// Releases the lapsed holds of each of `concert_ids` in one explicit pipeline of
@@ -27,12 +26,16 @@ impl Booking {
     pub async fn release_lapsed_holds_pipelined(
         &self,
         concert_ids: &[u64],
-    ) -> Result<Vec<Result<u64, ApiError>>, ApiError> {
+    ) -> Result<Vec<Result<u64, BookingError>>, BookingError> {
         let invocations: Vec<_> = concert_ids
             .iter()
             .map(|&id| self.release_invocation(id))
             .collect();
-        self.store.invoke_pipelined(&invocations).await
+        let outcomes = self.store.invoke_pipelined(&invocations).await?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.map_err(BookingError::from))
+            .collect())
     }
 
     fn release_invocation(&self, concert_id: u64) -> redis::ScriptInvocation<'_> {
@@ -45,52 +48,56 @@ impl Booking {
         invocation
             .arg(keys.concert_tag(concert_id))
             .arg(SWEEP_BATCH)
-            .arg(ms(ENDED_RESERVATION_RETENTION));
+            .arg(ms(RETENTION));
         invocation
     }
 }
 
-/// Sweeps every concert until `stop` flips to true.
-pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(app.config.hold_sweep_interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut was_failing = false;
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = interval.tick() => {}
+/// Ends the lapsed holds of every concert, one sweep at a time.
+pub struct HoldSweeper {
+    app: Arc<App>,
+}
+
+impl HoldSweeper {
+    pub fn new(app: Arc<App>) -> Self {
+        HoldSweeper { app }
+    }
+
+    async fn sweep(&self) -> Result<(), BookingError> {
+        let app = &self.app;
+        let concerts = app.store.concert_ids().await?;
+        let booking = &app.booking;
+        let outcomes = app
+            .config
+            .script_fanout
+            .run(
+                &concerts,
+                |id| booking.release_lapsed_holds(id),
+                booking.release_lapsed_holds_pipelined(&concerts),
+            )
+            .await?;
+        let mut first_error = None;
+        for outcome in outcomes {
+            match outcome {
+                Ok(released) if released > 0 => {
+                    metrics::counter!("holds_expired_total").increment(released)
+                }
+                Ok(_) => {}
+                Err(err) => first_error = first_error.or(Some(err)),
+            }
         }
-        let outcome = sweep_once(&app).await;
-        match (&outcome, was_failing) {
-            (Err(err), false) => tracing::warn!(error = %err, "hold sweeper failed"),
-            (Ok(_), true) => tracing::info!("hold sweeper recovered"),
-            _ => {}
-        }
-        was_failing = outcome.is_err();
+        first_error.map_or(Ok(()), Err)
     }
 }
 
-async fn sweep_once(app: &App) -> Result<(), ApiError> {
-    let concerts = app.queue.concert_ids().await?;
-    let booking = &app.booking;
-    let outcomes = app
-        .config
-        .script_fanout
-        .run(
-            &concerts,
-            |id| booking.release_lapsed_holds(id),
-            booking.release_lapsed_holds_pipelined(&concerts),
-        )
-        .await?;
-    let mut first_error = None;
-    for outcome in outcomes {
-        match outcome {
-            Ok(released) if released > 0 => {
-                metrics::counter!("holds_expired_total").increment(released)
-            }
-            Ok(_) => {}
-            Err(err) => first_error = first_error.or(Some(err)),
-        }
+impl Periodic for HoldSweeper {
+    fn name(&self) -> &'static str {
+        "hold sweeper"
     }
-    first_error.map_or(Ok(()), Err)
+
+    fn step(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<(), impl std::fmt::Display>> + Send {
+        self.sweep()
+    }
 }

@@ -1,9 +1,8 @@
 //! Wallets: balances in Redis, charged by lua/charge_wallet.lua with an optional
 //! `Idempotency-Key`.
 
-use super::{ms, Booking, IDEMPOTENCY_KEY_RETENTION};
+use super::{ms, Booking, BookingError, RETENTION};
 use crate::config::MAX_BALANCE;
-use crate::error::ApiError;
 
 /// Longest accepted `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
@@ -17,7 +16,7 @@ pub struct Charge {
 
 impl Booking {
     /// The user's balance; 0 for a user never charged.
-    pub async fn balance(&self, user_id: u64) -> Result<u64, ApiError> {
+    pub async fn balance(&self, user_id: u64) -> Result<u64, BookingError> {
         let balance: Option<u64> = self
             .store
             .query(
@@ -36,27 +35,26 @@ impl Booking {
         user_id: u64,
         amount: u64,
         idempotency_key: Option<&str>,
-    ) -> Result<Charge, ApiError> {
+    ) -> Result<Charge, BookingError> {
         if !(1..=self.settings.charge_max).contains(&amount) {
-            return Err(ApiError::InvalidAmount {
+            return Err(BookingError::InvalidAmount {
                 max: self.settings.charge_max,
             });
         }
         if let Some(key) = idempotency_key {
             check_idempotency_key(key)?;
         }
-        let keys = &self.store.keys;
-        let mut invocation = self.store.scripts.charge_wallet.prepare_invoke();
-        invocation.key(keys.wallet(user_id)).key(keys.outbox());
-        if let Some(key) = idempotency_key {
-            invocation.key(keys.charge_idempotency(user_id, key));
-        }
+        let mut invocation = self
+            .store
+            .keys
+            .charge(user_id, idempotency_key)
+            .invoke(&self.store.scripts.charge_wallet);
         invocation
             .arg(user_id)
             .arg(amount)
             .arg(MAX_BALANCE)
             .arg(idempotency_key.unwrap_or(""))
-            .arg(ms(IDEMPOTENCY_KEY_RETENTION));
+            .arg(ms(RETENTION));
         let (created, balance): (i64, u64) = self.store.invoke(&invocation).await?;
         Ok(Charge {
             balance,
@@ -66,16 +64,16 @@ impl Booking {
 }
 
 /// 1 to 200 visible ASCII characters.
-fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
+fn check_idempotency_key(key: &str) -> Result<(), BookingError> {
     let valid = !key.is_empty()
         && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
         && key.bytes().all(|b| b.is_ascii_graphic());
     if valid {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(format!(
-            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
-        )))
+        Err(BookingError::InvalidIdempotencyKey {
+            max_len: MAX_IDEMPOTENCY_KEY_LEN,
+        })
     }
 }
 

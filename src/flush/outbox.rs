@@ -130,7 +130,7 @@ impl Outbox {
             .await;
         match created {
             Ok(()) => Ok(()),
-            Err(err) if redis_code(&err) == Some("BUSYGROUP") => Ok(()),
+            Err(err) if err.code() == Some("BUSYGROUP") => Ok(()),
             Err(err) => Err(err).context("creating the outbox consumer group"),
         }
     }
@@ -410,7 +410,7 @@ pub async fn lag(store: &Store) -> anyhow::Result<Lag> {
     let Some(groups) = groups(store, &stream).await? else {
         return Ok(Lag::default());
     };
-    let now_ms = redis_now_ms(store).await?;
+    let now_ms = store.now_ms().await.context("reading the Redis clock")?;
     let group = groups.into_iter().find(|g| g.name == GROUP);
     let (pending, last_delivered) = match &group {
         Some(g) => (g.pending as u64, g.last_delivered_id.clone()),
@@ -457,26 +457,6 @@ pub async fn lag(store: &Store) -> anyhow::Result<Lag> {
         pending,
         oldest_ms: oldest.map_or(0, |pos| now_ms.saturating_sub(pos.ms)),
     })
-}
-
-/// The Redis server's clock in milliseconds (the clock stream ids are made of).
-async fn redis_now_ms(store: &Store) -> anyhow::Result<u64> {
-    let (secs, micros): (u64, u64) = store
-        .query(&redis::cmd("TIME"))
-        .await
-        .context("reading the Redis clock")?;
-    Ok(secs * 1000 + micros / 1000)
-}
-
-/// The Redis error code (`BUSYGROUP`, `NOGROUP`...) behind a store error, if any.
-fn redis_code(err: &crate::error::ApiError) -> Option<&str> {
-    match err {
-        crate::error::ApiError::Internal(inner) => inner
-            .chain()
-            .find_map(|cause| cause.downcast_ref::<redis::RedisError>())
-            .and_then(|redis_err| redis_err.code()),
-        _ => None,
-    }
 }
 
 /// An entry's own fields (the dead-letter annotations left out), in a stable order.

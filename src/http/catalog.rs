@@ -10,7 +10,7 @@ use super::response::{json, Body};
 use crate::app::App;
 use crate::booking::RankBy;
 use crate::catalog::ConcertRow;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 const DEFAULT_RANKING_LIMIT: u64 = 10;
 const MAX_RANKING_LIMIT: u64 = 100;

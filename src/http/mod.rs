@@ -2,6 +2,7 @@
 //! per-request dispatch with metrics, and graceful shutdown.
 
 pub mod catalog;
+pub mod error;
 pub mod ops;
 pub mod payments;
 pub mod queue;
@@ -26,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use response::Body;
 use router::Route;
 

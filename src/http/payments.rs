@@ -8,7 +8,7 @@ use serde_json::json;
 use super::request::{bearer_claims, json_body};
 use super::response::{json, Body};
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

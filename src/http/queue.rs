@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::request::{bearer_claims, json_body, positive_id};
 use super::response::{json, Body};
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::queue::QueueState;
 use crate::time::rfc3339_millis;
 

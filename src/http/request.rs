@@ -7,8 +7,8 @@ use hyper::Request;
 use serde::de::DeserializeOwned;
 
 use crate::config::MAX_BODY_BYTES;
-use crate::error::ApiError;
-use crate::token::{Claims, TokenSigner};
+use crate::http::error::ApiError;
+use crate::queue::{Claims, TokenSigner};
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413.
 pub async fn body_bytes(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError> {

@@ -10,7 +10,7 @@ use super::request::{bearer_claims, json_body, positive_id};
 use super::response::{json, no_content, Body};
 use crate::app::App;
 use crate::booking::{Reservation, ReservationStatus};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::time::rfc3339_millis;
 
 #[derive(Deserialize)]

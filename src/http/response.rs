@@ -7,7 +7,7 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 pub type Body = Full<Bytes>;
 

@@ -3,7 +3,7 @@
 
 use hyper::Method;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Every endpoint the server answers, with the ids its path carries.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::request::json_body;
 use super::response::{json, Body};
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 #[derive(Deserialize)]
 struct ChargeRequest {

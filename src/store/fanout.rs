@@ -6,8 +6,6 @@
 use std::future::Future;
 use std::str::FromStr;
 
-use crate::error::ApiError;
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Fanout {
     /// One round trip after another.
@@ -31,15 +29,15 @@ impl Fanout {
     /// Runs `one` for each of `ids` the chosen way, or `all` (the same calls as one explicit
     /// pipeline; a future, so it runs only when chosen). Outcomes come in the order of `ids`;
     /// `Err` only when the pipeline as a whole failed.
-    pub async fn run<T, One, OneFut>(
+    pub async fn run<T, E, One, OneFut>(
         self,
         ids: &[u64],
         one: One,
-        all: impl Future<Output = Result<Vec<Result<T, ApiError>>, ApiError>>,
-    ) -> Result<Vec<Result<T, ApiError>>, ApiError>
+        all: impl Future<Output = Result<Vec<Result<T, E>>, E>>,
+    ) -> Result<Vec<Result<T, E>>, E>
     where
         One: Fn(u64) -> OneFut,
-        OneFut: Future<Output = Result<T, ApiError>>,
+        OneFut: Future<Output = Result<T, E>>,
     {
         match self {
             Fanout::Sequential => {
@@ -54,6 +52,12 @@ impl Fanout {
             }
             Fanout::Pipeline => all.await,
         }
+    }
+}
+
+impl std::fmt::Display for Fanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -90,10 +94,12 @@ mod tests {
     #[tokio::test]
     async fn every_way_answers_in_the_order_of_the_ids() {
         let ids = [3, 1, 2];
-        let all = async { Ok(vec![Ok(3), Ok(1), Ok(2)]) };
+        let all = async { Ok::<_, ()>(vec![Ok(3), Ok(1), Ok(2)]) };
         for mode in [Fanout::Sequential, Fanout::Concurrent] {
             let got = mode
-                .run(&ids, |id| async move { Ok(id) }, async { unreachable!() })
+                .run(&ids, |id| async move { Ok::<_, ()>(id) }, async {
+                    unreachable!()
+                })
                 .await
                 .unwrap();
             let got: Vec<u64> = got.into_iter().map(Result::unwrap).collect();

@@ -64,6 +64,127 @@ pub struct ScheduleKeys {
     pub info: String,
 }
 
+/// The keys of lua/seat_map.lua, in its header's order (KEYS 1 to 6): the queue's
+/// `q:active` and `q:active_seq` (is the token ACTIVE?) and the schedule's seat map.
+#[derive(Clone, Debug)]
+pub struct SeatMapKeys {
+    pub active: String,
+    pub active_seq: String,
+    pub seats: String,
+    pub held: String,
+    pub holds: String,
+    pub sold: String,
+}
+
+impl SeatMapKeys {
+    pub fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        self.push(&mut invocation);
+        invocation
+    }
+
+    fn push(&self, invocation: &mut redis::ScriptInvocation<'_>) {
+        for key in [
+            &self.active,
+            &self.active_seq,
+            &self.seats,
+            &self.held,
+            &self.holds,
+            &self.sold,
+        ] {
+            invocation.key(key);
+        }
+    }
+}
+
+/// The keys of lua/hold_seat.lua, in its header's order: the seat map's six (KEYS 1 to 6),
+/// then 7 the buyer's live holds in the concert and 8 the reservation counter.
+#[derive(Clone, Debug)]
+pub struct HoldKeys {
+    pub map: SeatMapKeys,
+    pub user_holds: String,
+    pub reservation_seq: String,
+}
+
+impl HoldKeys {
+    pub fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        self.map.push(&mut invocation);
+        invocation.key(&self.user_holds).key(&self.reservation_seq);
+        invocation
+    }
+}
+
+/// The keys of lua/pay_reservation.lua, in its header's order (KEYS 1 to 8).
+#[derive(Clone, Debug)]
+pub struct PaymentKeys {
+    pub reservation: String,
+    pub active: String,
+    pub active_seq: String,
+    pub wallet: String,
+    pub outbox: String,
+    pub ranking_sales: String,
+    pub ranking_soldout: String,
+    pub user_holds: String,
+}
+
+impl PaymentKeys {
+    pub fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        for key in [
+            &self.reservation,
+            &self.active,
+            &self.active_seq,
+            &self.wallet,
+            &self.outbox,
+            &self.ranking_sales,
+            &self.ranking_soldout,
+            &self.user_holds,
+        ] {
+            invocation.key(key);
+        }
+        invocation
+    }
+}
+
+/// The keys of lua/charge_wallet.lua, in its header's order: 1 the wallet, 2 the outbox,
+/// and 3 the idempotency record, only when the charge carries a key.
+#[derive(Clone, Debug)]
+pub struct ChargeKeys {
+    pub wallet: String,
+    pub outbox: String,
+    pub idempotency: Option<String>,
+}
+
+impl ChargeKeys {
+    pub fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        invocation.key(&self.wallet).key(&self.outbox);
+        if let Some(idempotency) = &self.idempotency {
+            invocation.key(idempotency);
+        }
+        invocation
+    }
+}
+
+/// The keys of lua/available_seats.lua: for each schedule in turn, its `seats`, `holds`
+/// and `sold` (three keys per schedule).
+#[derive(Clone, Debug)]
+pub struct SeatCountKeys(pub Vec<ScheduleKeys>);
+
+impl SeatCountKeys {
+    pub fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        for schedule in &self.0 {
+            invocation
+                .key(&schedule.seats)
+                .key(&schedule.holds)
+                .key(&schedule.sold);
+        }
+        invocation
+    }
+}
+
 impl Keys {
     pub fn new(prefix: impl Into<String>) -> Self {
         Keys {
@@ -154,6 +275,63 @@ impl Keys {
     /// Where the flush worker moves outbox entries that kept failing, with the reason.
     pub fn outbox_dead(&self) -> String {
         format!("{}:outbox:dead", self.prefix)
+    }
+
+    /// The keys lua/seat_map.lua takes for one schedule of one concert.
+    pub fn seat_map(&self, concert_id: u64, schedule_id: u64) -> SeatMapKeys {
+        let queue = self.queue(concert_id);
+        let schedule = self.schedule(concert_id, schedule_id);
+        SeatMapKeys {
+            active: queue.active,
+            active_seq: queue.active_seq,
+            seats: schedule.seats,
+            held: schedule.held,
+            holds: schedule.holds,
+            sold: schedule.sold,
+        }
+    }
+
+    /// The keys lua/hold_seat.lua takes for `user_id` holding a seat of one schedule.
+    pub fn hold(&self, concert_id: u64, schedule_id: u64, user_id: u64) -> HoldKeys {
+        HoldKeys {
+            map: self.seat_map(concert_id, schedule_id),
+            user_holds: self.user_holds(concert_id, user_id),
+            reservation_seq: self.reservation_seq(concert_id),
+        }
+    }
+
+    /// The keys lua/pay_reservation.lua takes for `user_id` paying `reservation_id`.
+    pub fn payment(&self, concert_id: u64, reservation_id: &str, user_id: u64) -> PaymentKeys {
+        let queue = self.queue(concert_id);
+        PaymentKeys {
+            reservation: self.reservation(concert_id, reservation_id),
+            active: queue.active,
+            active_seq: queue.active_seq,
+            wallet: self.wallet(user_id),
+            outbox: self.outbox(),
+            ranking_sales: self.ranking_sales(),
+            ranking_soldout: self.ranking_soldout(),
+            user_holds: self.user_holds(concert_id, user_id),
+        }
+    }
+
+    /// The keys lua/charge_wallet.lua takes for a charge of `user_id`'s wallet.
+    pub fn charge(&self, user_id: u64, idempotency_key: Option<&str>) -> ChargeKeys {
+        ChargeKeys {
+            wallet: self.wallet(user_id),
+            outbox: self.outbox(),
+            idempotency: idempotency_key.map(|key| self.charge_idempotency(user_id, key)),
+        }
+    }
+
+    /// The keys lua/available_seats.lua takes for some schedules of one concert.
+    pub fn seat_counts(&self, concert_id: u64, schedule_ids: &[u64]) -> SeatCountKeys {
+        SeatCountKeys(
+            schedule_ids
+                .iter()
+                .map(|&id| self.schedule(concert_id, id))
+                .collect(),
+        )
     }
 
     pub fn queue(&self, concert_id: u64) -> QueueKeys {

@@ -2,6 +2,7 @@
 //! connection, or a bb8 pool), the scripts, and the key layout, with every round trip
 //! bounded by a timeout so a Redis outage becomes a fast 503, never a hang.
 
+pub mod error;
 pub mod fanout;
 pub mod keys;
 pub mod line;
@@ -16,9 +17,11 @@ use bb8_redis::RedisConnectionManager;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError};
 
-use crate::error::ApiError;
+pub use error::StoreError;
 pub use fanout::Fanout;
-pub use keys::{Keys, QueueKeys, ScheduleKeys};
+pub use keys::{
+    ChargeKeys, HoldKeys, Keys, PaymentKeys, QueueKeys, ScheduleKeys, SeatCountKeys, SeatMapKeys,
+};
 pub use scripts::Scripts;
 
 #[derive(Clone)]
@@ -112,24 +115,27 @@ impl Store {
     async fn bounded<T>(
         &self,
         fut: impl Future<Output = Result<T, RedisError>>,
-    ) -> Result<T, ApiError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(result) => result.map_err(ApiError::from),
-            Err(_) => {
-                tracing::warn!(
-                    timeout_ms = self.timeout.as_millis() as u64,
-                    "redis timed out"
-                );
-                Err(ApiError::Unavailable)
+    ) -> Result<T, StoreError> {
+        let outcome = match tokio::time::timeout(self.timeout, fut).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        };
+        if let Err(err) = &outcome {
+            if err.is_transient() {
+                tracing::warn!(error = %err, "redis unavailable");
             }
         }
+        outcome
     }
 
     /// Runs one script by EVALSHA (reloading it on NOSCRIPT).
     pub async fn invoke<T: FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, StoreError> {
         self.bounded(async { with_connection!(self, conn => invocation.invoke_async(conn)) })
             .await
     }
@@ -142,7 +148,7 @@ impl Store {
     pub async fn invoke_pipelined<T: FromRedisValue>(
         &self,
         invocations: &[redis::ScriptInvocation<'_>],
-    ) -> Result<Vec<Result<T, ApiError>>, ApiError> {
+    ) -> Result<Vec<Result<T, StoreError>>, StoreError> {
         let mut answers = self.run_pipelined::<T>(invocations.iter()).await?;
         loop {
             let missing: Vec<usize> = (0..answers.len())
@@ -165,7 +171,7 @@ impl Store {
         }
         Ok(answers
             .into_iter()
-            .map(|a| a.map_err(ApiError::from))
+            .map(|a| a.map_err(StoreError::from))
             .collect())
     }
 
@@ -173,7 +179,7 @@ impl Store {
     async fn run_pipelined<'a, 'b: 'a, T: FromRedisValue>(
         &self,
         invocations: impl Iterator<Item = &'a redis::ScriptInvocation<'b>>,
-    ) -> Result<Vec<Result<T, RedisError>>, ApiError> {
+    ) -> Result<Vec<Result<T, RedisError>>, StoreError> {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for invocation in invocations {
@@ -183,21 +189,37 @@ impl Store {
     }
 
     /// Runs one plain command.
-    pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, ApiError> {
+    pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         self.bounded(async { with_connection!(self, conn => cmd.query_async(conn)) })
             .await
     }
 
     /// Runs a pipeline in one round trip.
-    pub async fn pipeline<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, ApiError> {
+    pub async fn pipeline<T: FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
         self.bounded(async { with_connection!(self, conn => pipe.query_async(conn)) })
             .await
     }
 
     /// PING, for health checks.
-    pub async fn ping(&self) -> Result<(), ApiError> {
+    pub async fn ping(&self) -> Result<(), StoreError> {
         let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
+    }
+
+    /// Every concert id (the set `seed` fills): what the background loops visit.
+    pub async fn concert_ids(&self) -> Result<Vec<u64>, StoreError> {
+        self.query(redis::cmd("SMEMBERS").arg(self.keys.concerts()))
+            .await
+    }
+
+    /// The Redis clock in milliseconds since the epoch (`TIME`): the clock every script
+    /// uses, so tools compare against it rather than against their own host's.
+    pub async fn now_ms(&self) -> Result<u64, StoreError> {
+        let (secs, micros): (u64, u64) = self.query(&redis::cmd("TIME")).await?;
+        Ok(secs * 1000 + micros / 1000)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use concert_queue::seed::{Catalog, Concert, Schedule, Seat};
+use concert_queue::catalog::file::{CatalogFile as Catalog, Concert, Schedule, Seat};
 use concert_queue::store::Store;
 use serde_json::Value;
 
@@ -52,7 +52,7 @@ impl TestServer {
 
     /// Seeds the catalog into this server's Redis prefix, as `seed` does.
     pub async fn seed(&self, catalog: &Catalog) {
-        concert_queue::seed::seed_redis(&self.store().await, catalog)
+        concert_queue::catalog::seed::seed_redis(&self.store().await, catalog)
             .await
             .unwrap();
     }

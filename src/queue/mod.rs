@@ -1,12 +1,17 @@
 //! The waiting queue: issuing tokens, reporting status and admitting buyers, each one
-//! atomic Lua script (lua/issue_token.lua, lua/queue_status.lua, lua/activate.lua).
+//! atomic Lua script (lua/issue_token.lua, lua/queue_status.lua, lua/activate.lua); the
+//! signed queue tokens; the activation ticker every server runs.
+
+mod error;
+pub mod ticker;
+pub mod token;
 
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::store::{QueueKeys, Store};
-use crate::token::{Claims, TokenSigner};
+use crate::store::{QueueKeys, Store, StoreError};
+pub use error::QueueError;
+pub use token::{Claims, TokenSigner};
 
 /// Most lapsed or admitted buyers one activation tick handles per concert, and the longest
 /// stretch of the line its idle sweep visits.
@@ -109,7 +114,7 @@ impl Queue {
         &self,
         user_id: u64,
         concert_id: u64,
-    ) -> Result<IssuedToken, ApiError> {
+    ) -> Result<IssuedToken, QueueError> {
         let keys = self.store.keys.queue(concert_id);
         let s = &self.settings;
         let reply: Vec<i64> = self
@@ -124,7 +129,7 @@ impl Queue {
             )
             .await?;
         let [status, created, seq, position, wait, expires] = reply[..] else {
-            return Err(unexpected("issue_token", &reply));
+            return Err(StoreError::unexpected("issue_token", &reply).into());
         };
         let claims = Claims::new(concert_id, user_id, seq as u64);
         let state = match status {
@@ -143,7 +148,7 @@ impl Queue {
 
     /// Where the token's holder stands; a WAITING answer also records the poll as presence.
     #[tracing::instrument(name = "poll_queue_status", skip(self))]
-    pub async fn status(&self, claims: &Claims) -> Result<QueueState, ApiError> {
+    pub async fn status(&self, claims: &Claims) -> Result<QueueState, QueueError> {
         let keys = self.store.keys.queue(claims.concert_id);
         let s = &self.settings;
         let reply: Vec<i64> = self
@@ -164,13 +169,13 @@ impl Queue {
                 expires_at_ms: expires as u64,
             }),
             [2] => Ok(QueueState::Expired),
-            _ => Err(unexpected("queue_status", &reply)),
+            _ => Err(StoreError::unexpected("queue_status", &reply).into()),
         }
     }
 
     /// One activation tick for one concert.
     #[tracing::instrument(name = "admit_waiting_buyers", skip(self), level = "debug")]
-    pub async fn activate(&self, concert_id: u64) -> Result<Activation, ApiError> {
+    pub async fn activate(&self, concert_id: u64) -> Result<Activation, QueueError> {
         let keys = self.store.keys.queue(concert_id);
         let reply: Vec<u64> = self.store.invoke(&self.activation(&keys)).await?;
         parse_activation(&reply)
@@ -181,7 +186,7 @@ impl Queue {
     pub async fn activate_pipelined(
         &self,
         concert_ids: &[u64],
-    ) -> Result<Vec<Result<Activation, ApiError>>, ApiError> {
+    ) -> Result<Vec<Result<Activation, QueueError>>, QueueError> {
         let keys: Vec<_> = concert_ids
             .iter()
             .map(|&id| self.store.keys.queue(id))
@@ -193,7 +198,11 @@ impl Queue {
             .await?;
         Ok(replies
             .into_iter()
-            .map(|reply| reply.and_then(|r| parse_activation(&r)))
+            .map(|reply| {
+                reply
+                    .map_err(QueueError::from)
+                    .and_then(|r| parse_activation(&r))
+            })
             .collect())
     }
 
@@ -212,25 +221,18 @@ impl Queue {
         invocation
     }
 
-    /// Every concert the ticker should visit.
-    pub async fn concert_ids(&self) -> Result<Vec<u64>, ApiError> {
-        self.store
-            .query(redis::cmd("SMEMBERS").arg(self.store.keys.concerts()))
-            .await
-    }
-
     /// The state the token's concert-scoped checks need: ACTIVE or not.
-    pub async fn require_active(&self, claims: &Claims) -> Result<u64, ApiError> {
+    pub async fn require_active(&self, claims: &Claims) -> Result<u64, QueueError> {
         match self.status(claims).await? {
             QueueState::Active { expires_at_ms } => Ok(expires_at_ms),
-            _ => Err(ApiError::TokenNotActive),
+            _ => Err(QueueError::TokenNotActive),
         }
     }
 }
 
-fn parse_activation(reply: &[u64]) -> Result<Activation, ApiError> {
+fn parse_activation(reply: &[u64]) -> Result<Activation, QueueError> {
     let [admitted, expired_active, dropped_idle, waiting, active] = reply[..] else {
-        return Err(unexpected("activate", &reply));
+        return Err(StoreError::unexpected("activate", &reply).into());
     };
     Ok(Activation {
         admitted,
@@ -246,10 +248,4 @@ fn waiting(position: i64, wait: i64) -> QueueState {
         position: position as u64,
         estimated_wait_secs: u64::try_from(wait).ok(),
     }
-}
-
-fn unexpected<T: std::fmt::Debug>(script: &str, reply: &T) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!(
-        "{script}.lua returned an unexpected reply: {reply:?}"
-    ))
 }

@@ -1,8 +1,14 @@
-//! The one error type every HTTP handler returns, with its single status mapping.
+//! The one error type every HTTP handler returns, with the single mapping from every
+//! layer's errors (store, queue, booking, catalog) to statuses and the contract's codes.
 
 use std::time::Duration;
 
 use hyper::StatusCode;
+
+use crate::booking::BookingError;
+use crate::catalog::CatalogError;
+use crate::queue::QueueError;
+use crate::store::StoreError;
 
 /// Everything a request can end in besides success.
 #[derive(Debug, thiserror::Error)]
@@ -119,66 +125,61 @@ impl ApiError {
             other => other.to_string(),
         }
     }
+}
 
-    /// A copy of this error, for the callers that shared one failed load of a cache.
-    pub fn shared_copy(&self) -> ApiError {
-        use ApiError::*;
-        match self {
-            NotFound => NotFound,
-            MethodNotAllowed => MethodNotAllowed,
-            BadRequest(message) => BadRequest(message.clone()),
-            PayloadTooLarge(limit) => PayloadTooLarge(*limit),
-            RateLimited { retry_after } => RateLimited {
-                retry_after: *retry_after,
-            },
-            Unavailable => Unavailable,
-            InvalidToken => InvalidToken,
-            InvalidAmount { max } => InvalidAmount { max: *max },
-            Internal(cause) => Internal(anyhow::anyhow!("{cause:#}")),
-            other => ApiError::from_script_code(other.code())
-                .unwrap_or_else(|| Internal(anyhow::anyhow!("{other}"))),
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) | StoreError::Refused { .. } => ApiError::Unavailable,
+            StoreError::Code { code, detail } => ApiError::Internal(anyhow::anyhow!(
+                "redis answered an error the caller did not expect: {code} {detail}"
+            )),
+            StoreError::Bug(cause) => ApiError::Internal(anyhow::anyhow!("{cause:#}")),
         }
-    }
-
-    /// Maps the error code a Lua script raised (`redis.error_reply('CODE ...')`) to its error.
-    pub fn from_script_code(code: &str) -> Option<ApiError> {
-        use ApiError::*;
-        Some(match code {
-            "CONCERT_NOT_FOUND" => ConcertNotFound,
-            "SCHEDULE_NOT_FOUND" => ScheduleNotFound,
-            "SEAT_NOT_FOUND" => SeatNotFound,
-            "SEAT_UNAVAILABLE" => SeatUnavailable,
-            "HOLD_LIMIT" => HoldLimit,
-            "RESERVATION_NOT_FOUND" => ReservationNotFound,
-            "HOLD_EXPIRED" => HoldExpired,
-            "ALREADY_CONFIRMED" => AlreadyConfirmed,
-            "NOT_HELD" => NotHeld,
-            "INSUFFICIENT_BALANCE" => InsufficientBalance,
-            "TOKEN_NOT_ACTIVE" => TokenNotActive,
-            "FORBIDDEN" => Forbidden,
-            "IDEMPOTENCY_CONFLICT" => IdempotencyConflict,
-            "BALANCE_LIMIT" => BalanceLimit,
-            "QUEUE_FULL" => QueueFull,
-            _ => return None,
-        })
     }
 }
 
-impl From<redis::RedisError> for ApiError {
-    fn from(err: redis::RedisError) -> Self {
-        if let Some(domain) = err.code().and_then(ApiError::from_script_code) {
-            return domain;
+impl From<QueueError> for ApiError {
+    fn from(err: QueueError) -> Self {
+        match err {
+            QueueError::ConcertNotFound => ApiError::ConcertNotFound,
+            QueueError::QueueFull => ApiError::QueueFull,
+            QueueError::TokenNotActive => ApiError::TokenNotActive,
+            QueueError::Store(store) => store.into(),
         }
-        if err.is_io_error()
-            || err.is_connection_refusal()
-            || err.is_connection_dropped()
-            || err.is_timeout()
-            || err.is_unrecoverable_error()
-        {
-            tracing::warn!(error = %err, "redis unavailable");
-            return ApiError::Unavailable;
+    }
+}
+
+impl From<BookingError> for ApiError {
+    fn from(err: BookingError) -> Self {
+        use BookingError as B;
+        match err {
+            B::ScheduleNotFound => ApiError::ScheduleNotFound,
+            B::SeatNotFound => ApiError::SeatNotFound,
+            B::SeatUnavailable => ApiError::SeatUnavailable,
+            B::HoldLimit => ApiError::HoldLimit,
+            B::ReservationNotFound => ApiError::ReservationNotFound,
+            B::HoldExpired => ApiError::HoldExpired,
+            B::AlreadyConfirmed => ApiError::AlreadyConfirmed,
+            B::NotHeld => ApiError::NotHeld,
+            B::InsufficientBalance => ApiError::InsufficientBalance,
+            B::InvalidAmount { max } => ApiError::InvalidAmount { max },
+            B::IdempotencyConflict => ApiError::IdempotencyConflict,
+            B::InvalidIdempotencyKey { .. } => ApiError::BadRequest(err.to_string()),
+            B::BalanceLimit => ApiError::BalanceLimit,
+            B::TokenNotActive => ApiError::TokenNotActive,
+            B::Forbidden => ApiError::Forbidden,
+            B::Store(store) => store.into(),
         }
-        ApiError::Internal(anyhow::Error::new(err).context("redis command failed"))
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(err: CatalogError) -> Self {
+        match err {
+            CatalogError::ConcertNotFound => ApiError::ConcertNotFound,
+            CatalogError::Unavailable => ApiError::Unavailable,
+        }
     }
 }
 
@@ -187,46 +188,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_script_code_maps_back_to_itself() {
-        for code in [
-            "CONCERT_NOT_FOUND",
-            "SCHEDULE_NOT_FOUND",
-            "SEAT_NOT_FOUND",
-            "SEAT_UNAVAILABLE",
-            "HOLD_LIMIT",
-            "RESERVATION_NOT_FOUND",
-            "HOLD_EXPIRED",
-            "ALREADY_CONFIRMED",
-            "NOT_HELD",
-            "INSUFFICIENT_BALANCE",
-            "TOKEN_NOT_ACTIVE",
-            "FORBIDDEN",
-            "IDEMPOTENCY_CONFLICT",
-            "BALANCE_LIMIT",
-            "QUEUE_FULL",
-        ] {
-            assert_eq!(ApiError::from_script_code(code).unwrap().code(), code);
+    fn every_code_a_script_raises_maps_to_the_contracts_code() {
+        for (code, err) in QueueError::SCRIPT_CODES {
+            assert_eq!(ApiError::from(err.clone()).code(), *code);
         }
-        assert!(ApiError::from_script_code("ERR").is_none());
-    }
-
-    #[test]
-    fn a_shared_copy_keeps_code_and_status() {
-        for err in [
-            ApiError::ScheduleNotFound,
-            ApiError::Unavailable,
-            ApiError::BadRequest("x".into()),
-            ApiError::Internal(anyhow::anyhow!("boom")),
-        ] {
-            let copy = err.shared_copy();
-            assert_eq!(copy.code(), err.code());
-            assert_eq!(copy.status(), err.status());
+        for (code, err) in BookingError::SCRIPT_CODES {
+            assert_eq!(ApiError::from(err.clone()).code(), *code);
         }
     }
 
     #[test]
-    fn internal_errors_hide_their_cause() {
-        let err = ApiError::Internal(anyhow::anyhow!("secret detail"));
+    fn every_error_reply_in_lua_is_a_known_code() {
+        let known: Vec<&str> = QueueError::SCRIPT_CODES
+            .iter()
+            .map(|(code, _)| *code)
+            .chain(BookingError::SCRIPT_CODES.iter().map(|(code, _)| *code))
+            .collect();
+        let mut raised = 0;
+        for dir in ["lua", "lua/lib"] {
+            let dir = format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_none_or(|e| e != "lua") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for part in text.split("error_reply('").skip(1) {
+                    let code: String = part
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                        .collect();
+                    assert!(known.contains(&code.as_str()), "{code} in {path:?}");
+                    raised += 1;
+                }
+            }
+        }
+        assert!(raised >= 15, "found only {raised} error replies under lua/");
+    }
+
+    #[test]
+    fn redis_refusing_or_away_is_503_and_the_rest_hides_its_cause() {
+        let refused = StoreError::Refused { code: "OOM".into() };
+        assert_eq!(
+            ApiError::from(refused).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let away = StoreError::Unavailable("timed out".into());
+        assert_eq!(
+            ApiError::from(away).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let odd = StoreError::Code {
+            code: "WRONGTYPE".into(),
+            detail: "secret detail".into(),
+        };
+        let err = ApiError::from(odd);
         assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(err.message(), "internal error");
     }

@@ -1,63 +1,13 @@
-//! `seed`: loads the demo catalog (bench-data/catalog.json) into MySQL and Redis.
-//! Running it twice changes nothing.
-
-use std::path::Path;
+//! `seed`: loads a catalog file into MySQL and Redis. Running it twice changes nothing.
 
 use anyhow::Context;
 use mysql_async::prelude::*;
-use serde::Deserialize;
 
+use super::CatalogFile;
 use crate::store::Store;
 
-#[derive(Debug, Deserialize)]
-pub struct Catalog {
-    pub concerts: Vec<Concert>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Concert {
-    pub id: u64,
-    pub title: String,
-    pub artist: String,
-    pub venue: String,
-    pub schedules: Vec<Schedule>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Schedule {
-    pub id: u64,
-    pub starts_at: chrono::DateTime<chrono::Utc>,
-    pub seats: Vec<Seat>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Seat {
-    pub seat_no: u32,
-    pub grade: String,
-    pub price: u64,
-}
-
-impl Catalog {
-    pub fn read(path: &Path) -> anyhow::Result<Catalog> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-    }
-
-    pub fn seat_count(&self) -> usize {
-        self.concerts
-            .iter()
-            .flat_map(|c| &c.schedules)
-            .map(|s| s.seats.len())
-            .sum()
-    }
-}
-
 /// Writes the catalog to MySQL (upserts, in one transaction).
-pub async fn seed_mysql(pool: &mysql_async::Pool, catalog: &Catalog) -> anyhow::Result<()> {
+pub async fn seed_mysql(pool: &mysql_async::Pool, catalog: &CatalogFile) -> anyhow::Result<()> {
     let mut conn = pool.get_conn().await.context("connecting to MySQL")?;
     let mut tx = conn
         .start_transaction(Default::default())
@@ -117,7 +67,7 @@ pub async fn seed_mysql(pool: &mysql_async::Pool, catalog: &Catalog) -> anyhow::
 /// Writes what the hot path needs to Redis: the concert list, each concert's record, each
 /// schedule's seat map (seat -> price) and the schedule -> concert mapping. Only sets
 /// values, so running it again (even on a live system) changes nothing.
-pub async fn seed_redis(store: &Store, catalog: &Catalog) -> anyhow::Result<()> {
+pub async fn seed_redis(store: &Store, catalog: &CatalogFile) -> anyhow::Result<()> {
     let mut pipe = redis::pipe();
     for concert in &catalog.concerts {
         for schedule in &concert.schedules {

@@ -1,4 +1,4 @@
-//! The catalog read side: concerts and schedules from MySQL, kept in an in-process cache
+//! The catalog's read side: concerts and schedules from MySQL, kept in an in-process cache
 //! (5 min for the list, 10 min for a concert, 3 min for its schedules) where each key is
 //! loaded by one caller at a time while the others wait for that load (no stampede).
 //! MySQL down or slow: 503 UNAVAILABLE within `MYSQL_TIMEOUT_MS`, never a hang.
@@ -13,7 +13,7 @@ use moka::future::Cache;
 use mysql_async::prelude::*;
 use mysql_async::{Opts, Pool};
 
-use crate::error::ApiError;
+use super::CatalogError;
 
 pub const CONCERT_LIST_TTL: Duration = Duration::from_secs(5 * 60);
 pub const CONCERT_TTL: Duration = Duration::from_secs(10 * 60);
@@ -35,7 +35,7 @@ pub struct ScheduleRow {
 }
 
 /// Cached catalog reads over a lazily connecting MySQL pool.
-pub struct Catalog {
+pub struct CatalogCache {
     pool: Pool,
     timeout: Duration,
     list: Cache<(), Arc<Vec<ConcertRow>>>,
@@ -43,11 +43,11 @@ pub struct Catalog {
     schedules: Cache<u64, Option<Arc<Vec<ScheduleRow>>>>,
 }
 
-impl Catalog {
+impl CatalogCache {
     /// A catalog over `mysql_url`; nothing connects until the first read.
     pub fn new(mysql_url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let opts = Opts::from_url(mysql_url).context("parsing MYSQL_URL")?;
-        Ok(Catalog {
+        Ok(CatalogCache {
             pool: Pool::new(opts),
             timeout,
             list: Cache::builder().time_to_live(CONCERT_LIST_TTL).build(),
@@ -56,54 +56,54 @@ impl Catalog {
         })
     }
 
-    pub async fn concerts(&self) -> Result<Arc<Vec<ConcertRow>>, ApiError> {
+    pub async fn concerts(&self) -> Result<Arc<Vec<ConcertRow>>, CatalogError> {
         self.list
             .try_get_with((), self.bounded(load_concerts(&self.pool)))
             .await
-            .map_err(|err| err.shared_copy())
+            .map_err(|shared| (*shared).clone())
     }
 
     /// The concert, or 404 CONCERT_NOT_FOUND (an unknown id is cached too).
-    pub async fn concert(&self, concert_id: u64) -> Result<Arc<ConcertRow>, ApiError> {
+    pub async fn concert(&self, concert_id: u64) -> Result<Arc<ConcertRow>, CatalogError> {
         self.concerts
             .try_get_with(
                 concert_id,
                 self.bounded(load_concert(&self.pool, concert_id)),
             )
             .await
-            .map_err(|err| err.shared_copy())?
-            .ok_or(ApiError::ConcertNotFound)
+            .map_err(|shared| (*shared).clone())?
+            .ok_or(CatalogError::ConcertNotFound)
     }
 
     /// The concert's schedules, or 404 CONCERT_NOT_FOUND.
-    pub async fn schedules(&self, concert_id: u64) -> Result<Arc<Vec<ScheduleRow>>, ApiError> {
+    pub async fn schedules(&self, concert_id: u64) -> Result<Arc<Vec<ScheduleRow>>, CatalogError> {
         self.schedules
             .try_get_with(
                 concert_id,
                 self.bounded(load_schedules(&self.pool, concert_id)),
             )
             .await
-            .map_err(|err| err.shared_copy())?
-            .ok_or(ApiError::ConcertNotFound)
+            .map_err(|shared| (*shared).clone())?
+            .ok_or(CatalogError::ConcertNotFound)
     }
 
     /// Bounds one load by the timeout; any MySQL failure becomes 503 (logged, not shown).
     async fn bounded<T>(
         &self,
         load: impl Future<Output = anyhow::Result<T>>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, CatalogError> {
         match tokio::time::timeout(self.timeout, load).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => {
                 tracing::warn!(error = format!("{err:#}"), "catalog read failed");
-                Err(ApiError::Unavailable)
+                Err(CatalogError::Unavailable)
             }
             Err(_) => {
                 tracing::warn!(
                     timeout_ms = self.timeout.as_millis() as u64,
                     "MySQL timed out"
                 );
-                Err(ApiError::Unavailable)
+                Err(CatalogError::Unavailable)
             }
         }
     }
@@ -216,7 +216,7 @@ mod tests {
                     .try_get_with(1, async move {
                         loads.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
-                        Ok::<_, ApiError>(Some(Arc::new(Vec::new())))
+                        Ok::<_, CatalogError>(Some(Arc::new(Vec::new())))
                     })
                     .await
                     .is_ok()
@@ -231,11 +231,13 @@ mod tests {
     async fn a_failed_load_is_not_cached() {
         let cache: Cache<u64, Option<Arc<Vec<ScheduleRow>>>> = cache(SCHEDULES_TTL);
         let failed = cache
-            .try_get_with(1, async { Err::<_, ApiError>(ApiError::Unavailable) })
+            .try_get_with(1, async {
+                Err::<_, CatalogError>(CatalogError::Unavailable)
+            })
             .await;
         assert!(failed.is_err());
         let loaded = cache
-            .try_get_with(1, async { Ok::<_, ApiError>(None) })
+            .try_get_with(1, async { Ok::<_, CatalogError>(None) })
             .await;
         assert!(matches!(loaded, Ok(None)));
     }

@@ -10,11 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{bail, Context};
 use mysql_async::prelude::*;
 
-use crate::seed::{Catalog, Concert, Schedule, Seat};
+use super::file::{CatalogFile, Concert, Schedule, Seat};
+use crate::booking::record::{PaymentRecord, ReservationRecord};
 use crate::store::Store;
 
-/// How long a charge's idempotency answer is kept (the booking scripts' 24 h).
-const IDEMPOTENCY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+/// How long a charge's idempotency answer is kept, as the booking scripts keep it.
+const IDEMPOTENCY_TTL_MS: u64 = crate::booking::RETENTION.as_millis() as u64;
 /// Commands per pipeline.
 const CHUNK: usize = 1000;
 
@@ -97,7 +98,7 @@ async fn ensure_empty(store: &Store) -> anyhow::Result<()> {
 }
 
 /// The catalog as MySQL has it.
-async fn catalog_from_mysql(conn: &mut mysql_async::Conn) -> anyhow::Result<Catalog> {
+async fn catalog_from_mysql(conn: &mut mysql_async::Conn) -> anyhow::Result<CatalogFile> {
     let concerts: Vec<(u64, String, String, String)> = conn
         .query("SELECT id, title, artist, venue FROM concerts ORDER BY id")
         .await
@@ -126,7 +127,7 @@ async fn catalog_from_mysql(conn: &mut mysql_async::Conn) -> anyhow::Result<Cata
             seats: seats_of.remove(&id).unwrap_or_default(),
         });
     }
-    Ok(Catalog {
+    Ok(CatalogFile {
         concerts: concerts
             .into_iter()
             .map(|(id, title, artist, venue)| Concert {
@@ -246,15 +247,9 @@ pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<
     let reservations = confirmed_reservations(&mut conn).await?;
     let entries = ledger(&mut conn).await?;
     drop(conn);
-    let now_ms: u64 = {
-        let (secs, micros): (u64, u64) = store
-            .query(&redis::cmd("TIME"))
-            .await
-            .context("reading the Redis clock")?;
-        secs * 1000 + micros / 1000
-    };
+    let now_ms = store.now_ms().await.context("reading the Redis clock")?;
 
-    crate::seed::seed_redis(store, &catalog).await?;
+    super::seed::seed_redis(store, &catalog).await?;
     let keys = &store.keys;
     let mut restored = Restored {
         concerts: catalog.concerts.len(),
@@ -274,31 +269,33 @@ pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<
     // schedule -> (concert, sold, first sale ms, last sale ms)
     let mut schedules: BTreeMap<u64, (u64, usize, u64, u64)> = BTreeMap::new();
     for r in &reservations {
-        let at = r.confirmed_at_ms.to_string();
         pipe.hset(
             keys.schedule(r.concert_id, r.schedule_id).sold,
             r.seat_no,
             &r.reservation_id,
         )
         .ignore();
+        let record = ReservationRecord {
+            id: r.reservation_id.clone(),
+            user_id: r.user_id,
+            concert_id: r.concert_id,
+            schedule_id: r.schedule_id,
+            seat_no: r.seat_no.into(),
+            price: r.amount,
+            status: "CONFIRMED".into(),
+            // MySQL does not keep the hold's times: the confirmation time stands in.
+            held_at_ms: r.confirmed_at_ms,
+            expires_ms: r.confirmed_at_ms,
+            payment: Some(PaymentRecord {
+                payment_id: r.payment_id.clone(),
+                ledger_id: r.ledger_id.clone(),
+                balance_after: r.balance_after,
+                confirmed_at_ms: r.confirmed_at_ms,
+            }),
+        };
         pipe.hset_multiple(
             keys.reservation(r.concert_id, &r.reservation_id),
-            &[
-                ("id", r.reservation_id.clone()),
-                ("user", r.user_id.to_string()),
-                ("concert", r.concert_id.to_string()),
-                ("schedule", r.schedule_id.to_string()),
-                ("seat", r.seat_no.to_string()),
-                ("price", r.amount.to_string()),
-                ("status", "CONFIRMED".to_string()),
-                // MySQL does not keep the hold's times: the confirmation time stands in.
-                ("heldAtMs", at.clone()),
-                ("expiresMs", at.clone()),
-                ("paymentId", r.payment_id.clone()),
-                ("ledgerId", r.ledger_id.clone()),
-                ("balanceAfter", r.balance_after.to_string()),
-                ("confirmedAtMs", at),
-            ],
+            &record.to_fields(),
         )
         .ignore();
         send_if_full(store, &mut pipe).await?;

@@ -1,0 +1,72 @@
+//! The activation ticker: every server runs the activation script for each concert at a
+//! fixed interval (all concerts in one round trip, as `SCRIPT_FANOUT` says). The budget
+//! lives in Redis, so many tickers admit no faster than one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::app::App;
+use crate::periodic::Periodic;
+use crate::queue::QueueError;
+
+/// How often the concert list is re-read.
+const CONCERT_LIST_REFRESH: Duration = Duration::from_secs(5);
+
+/// Admits waiting buyers of every concert, one tick at a time.
+pub struct ActivationTicker {
+    app: Arc<App>,
+    concerts: Vec<u64>,
+    listed_at: Option<Instant>,
+}
+
+impl ActivationTicker {
+    pub fn new(app: Arc<App>) -> Self {
+        ActivationTicker {
+            app,
+            concerts: Vec::new(),
+            listed_at: None,
+        }
+    }
+
+    async fn tick(&mut self) -> Result<(), QueueError> {
+        let queue = &self.app.queue;
+        if self
+            .listed_at
+            .is_none_or(|at| at.elapsed() >= CONCERT_LIST_REFRESH)
+        {
+            self.concerts = self.app.store.concert_ids().await?;
+            self.listed_at = Some(Instant::now());
+        }
+        let concerts = &self.concerts;
+        let outcomes = self
+            .app
+            .config
+            .script_fanout
+            .run(
+                concerts,
+                |id| queue.activate(id),
+                queue.activate_pipelined(concerts),
+            )
+            .await?;
+        let mut first_error = None;
+        for (&concert_id, outcome) in concerts.iter().zip(outcomes) {
+            match outcome {
+                Ok(activation) => crate::metrics::record_activation(concert_id, &activation),
+                Err(err) => first_error = first_error.or(Some(err)),
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Periodic for ActivationTicker {
+    fn name(&self) -> &'static str {
+        "activation ticker"
+    }
+
+    fn step(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<(), impl std::fmt::Display>> + Send {
+        self.tick()
+    }
+}
