@@ -13,8 +13,8 @@
 //!   cargo bench --bench pipelining
 //!   BENCH_FANOUT=10,100,1000 cargo bench --bench pipelining -- --noplot
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/helpers/mod.rs"]
+mod helpers;
 mod support;
 
 use std::future::Future;

@@ -8,8 +8,8 @@
 //! Adding a script is one `fn(&mut Criterion, &RedisFixture)` below and one entry in
 //! `SCRIPT_BENCHES`.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/helpers/mod.rs"]
+mod helpers;
 mod support;
 
 use std::time::{Duration, Instant};

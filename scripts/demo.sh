@@ -8,13 +8,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Settings from ./.env, if there is one (cp .env.example .env); the environment wins.
+# The binary reads ./.env itself (cp .env.example .env). services.sh needs the service
+# URLs from it too: bash sources it, and the variables the environment already had are
+# put back, so the environment wins as it does for the binary.
 if [[ -f .env ]]; then
-    while IFS= read -r line || [[ -n $line ]]; do
-        [[ $line =~ ^[[:space:]]*([A-Z_][A-Z0-9_]*)=(.*)$ ]] || continue
-        name=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
-        [[ -n ${!name+set} ]] || export "$name=$value"
-    done <.env
+    environment=$(export -p)
+    set -a && source ./.env && set +a
+    eval "$environment"
 fi
 
 bash scripts/services.sh

@@ -1,11 +1,12 @@
 //! The load tool against a real server: the token and status scenarios, closed and open
 //! models, bounded by a request budget; counts and reports are checked, never timings.
 
-mod common;
+#[path = "helpers/mod.rs"]
+mod helpers;
 
 use clap::Parser;
-use common::TestServer;
 use concert_queue::load::{self, LoadArgs};
+use helpers::TestServer;
 
 #[derive(Parser)]
 struct Cli {
@@ -134,7 +135,7 @@ async fn a_target_off_this_machine_is_refused() {
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(common::unique_prefix(name).replace(':', "-"));
+    let dir = std::env::temp_dir().join(helpers::unique_prefix(name).replace(':', "-"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

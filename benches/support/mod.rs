@@ -11,7 +11,7 @@ use concert_queue::queue::{Queue, QueueSettings};
 use concert_queue::store::{line, Store};
 use tokio::runtime::Runtime;
 
-use crate::common::{delete_prefix, services, unique_prefix};
+use crate::helpers::{delete_prefix, services, unique_prefix};
 
 /// The concert every script bench works on.
 pub const CONCERT: u64 = 1;

@@ -1,14 +1,12 @@
 //! The real `concert-queue flush` process killed (SIGKILL) at random points while entries
 //! keep arriving, then drained by `flush --once`: nothing missing, nothing doubled in
 //! MySQL, every reservation on the topic; and SIGTERM finishing the batch in hand.
-mod common;
-mod flush_common;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flush_common::FlushEnv;
+use crate::helpers::flush::FlushEnv;
 use rand::Rng;
 
 fn flush_process(env: &FlushEnv, args: &[&str], extra: &[(&str, String)]) -> Child {
@@ -40,7 +38,8 @@ async fn a_worker_killed_at_random_points_loses_and_doubles_nothing() {
             let conn = redis::Client::open(redis_url.as_str()).unwrap();
             let mut conn = conn.get_multiplexed_async_connection().await.unwrap();
             for start in (0..total).step_by(50) {
-                flush_common::append_reservations(&mut conn, &env_keys, start..start + 50).await;
+                crate::helpers::flush::append_reservations(&mut conn, &env_keys, start..start + 50)
+                    .await;
                 tokio::time::sleep(Duration::from_millis(150)).await;
             }
         })
@@ -125,13 +124,13 @@ async fn sigterm_finishes_the_batch_in_hand_and_metrics_are_served() {
     env.config.flush_batch_size = 200;
     let total = 20_000;
     env.append_reservations(0..total).await;
-    let port = common::redis_process::free_port();
+    let port = crate::helpers::redis_process::free_port();
     let mut child = flush_process(
         &env,
         &[],
         &[("FLUSH_METRICS_ADDR", format!("127.0.0.1:{port}"))],
     );
-    common::eventually(
+    crate::helpers::eventually(
         Duration::from_secs(30),
         "the worker makes progress",
         || async { (env.lag().await.entries < total - 1000).then_some(()) },

@@ -2,16 +2,14 @@
 //! nothing it has not written, backs off, and drains the backlog when they return. Both
 //! services are private processes this test started (a mariadbd with its own data
 //! directory, a tansu broker), never the machine's own.
-mod common;
-mod flush_common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::helpers::flush::FlushEnv;
+use crate::helpers::processes::{BrokerProcess, MariadbProcess};
 use concert_queue::flush::{Worker, GROUP};
-use flush_common::processes::{BrokerProcess, MariadbProcess};
-use flush_common::FlushEnv;
 use tokio::sync::{watch, Mutex as AsyncMutex};
 
 /// Appends 40 reservations every 100 ms until stopped; returns the count appended so far
@@ -30,7 +28,7 @@ fn keep_writing(
         while !*stop.borrow() {
             let mut count = counter.lock().await;
             let start = *count;
-            flush_common::append_reservations(&mut conn, &keys, start..start + 40).await;
+            crate::helpers::flush::append_reservations(&mut conn, &keys, start..start + 40).await;
             *count = start + 40;
             drop(count);
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -109,7 +107,7 @@ async fn survive_outage(env: &FlushEnv, down: impl FnOnce(), up: impl FnOnce()) 
     let (stop_writer, writer_stopped) = watch::channel(false);
     let (appended, writer) = keep_writing(env, writer_stopped);
 
-    common::eventually(
+    crate::helpers::eventually(
         Duration::from_secs(30),
         "the worker flushes before the outage",
         || async { (acked(env, &appended).await >= 200).then_some(()) },
@@ -148,7 +146,7 @@ async fn survive_outage(env: &FlushEnv, down: impl FnOnce(), up: impl FnOnce()) 
     stop_writer.send(true).unwrap();
     writer.await.unwrap();
     let total = *appended.lock().await;
-    common::eventually(
+    crate::helpers::eventually(
         Duration::from_secs(90),
         "the backlog drains after the outage",
         || async { (env.lag().await.entries == 0).then_some(()) },
@@ -174,7 +172,7 @@ fn assert_all_rows(ids: &HashSet<String>, total: u64) {
 async fn mysql_down_under_load_acknowledges_nothing_and_drains_after() {
     let mariadb = Mutex::new(MariadbProcess::start());
     let server = mariadb.lock().unwrap().url();
-    let brokers = common::services::kafka_brokers().await;
+    let brokers = crate::helpers::services::kafka_brokers().await;
     let mut env = FlushEnv::on("flushmysqldown", &server, &brokers).await;
     env.config.flush_batch_size = 100;
     env.config.flush_sink_timeout = Duration::from_secs(3);
@@ -209,7 +207,7 @@ async fn mysql_down_under_load_acknowledges_nothing_and_drains_after() {
 async fn broker_down_under_load_acknowledges_nothing_and_drains_after() {
     let broker = Mutex::new(BrokerProcess::start());
     let brokers = broker.lock().unwrap().brokers();
-    let server = common::services::mysql_server_url().await;
+    let server = crate::helpers::services::mysql_server_url().await;
     let mut env = FlushEnv::on("flushkafkadown", &server, &brokers).await;
     env.config.flush_batch_size = 100;
     env.config.flush_sink_timeout = Duration::from_secs(3);

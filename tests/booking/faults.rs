@@ -1,12 +1,11 @@
 //! Faults on the booking routes: Redis down is a fast 503 on every one of them and changes
 //! nothing; a flushed script cache costs a reload, never an error.
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::booking::{catalog, concert};
-use common::redis_process::RedisProcess;
-use common::TestServer;
+use crate::helpers::booking::{catalog, concert};
+use crate::helpers::redis_process::RedisProcess;
+use crate::helpers::TestServer;
 use reqwest::Method;
 use serde_json::json;
 

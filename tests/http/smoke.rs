@@ -1,6 +1,5 @@
 //! The server starts on port 0, answers health, and stops cleanly.
-mod common;
-use common::TestServer;
+use crate::helpers::TestServer;
 
 #[tokio::test]
 async fn server_answers_health_and_stops_cleanly() {

@@ -1,24 +1,20 @@
 //! Seat maps, holds and reservations: every rule and error code of the contract.
-mod common;
 
 use std::time::Duration;
 
-use common::booking::{catalog, concert};
-use common::{eventually, TestServer};
+use crate::helpers::booking::{catalog, concert};
+use crate::helpers::{eventually, TestServer};
 use reqwest::Method;
 use serde_json::json;
 
-/// A server with concert 1 (schedule 10: 5 seats at 1000; schedule 11: 3 seats at 2000)
-/// and concert 2 (schedule 20: 2 seats at 500).
+/// Concert 1 (schedule 10: 5 seats at 1000; schedule 11: 3 seats at 2000) and concert 2
+/// (schedule 20: 2 seats at 500).
 async fn server(name: &str, customize: impl FnOnce(&mut concert_queue::Config)) -> TestServer {
-    let server = TestServer::start(name, customize).await;
-    server
-        .seed(&catalog(vec![
-            concert(1, &[(10, 5, 1000), (11, 3, 2000)]),
-            concert(2, &[(20, 2, 500)]),
-        ]))
-        .await;
-    server
+    let catalog = catalog(vec![
+        concert(1, &[(10, 5, 1000), (11, 3, 2000)]),
+        concert(2, &[(20, 2, 500)]),
+    ]);
+    TestServer::with_catalog(name, &catalog, customize).await
 }
 
 #[tokio::test]

@@ -1,11 +1,10 @@
 //! Faults: Redis down gives a fast 503 and recovery without a restart; a flushed script
 //! cache costs one reload, never an error.
-mod common;
 
 use std::time::Duration;
 
-use common::redis_process::RedisProcess;
-use common::{eventually, TestServer};
+use crate::helpers::redis_process::RedisProcess;
+use crate::helpers::{eventually, TestServer};
 
 #[tokio::test]
 async fn redis_down_is_a_fast_503_and_the_server_recovers_when_it_returns() {
@@ -87,7 +86,8 @@ async fn a_pipeline_of_scripts_reloads_after_a_flush_and_keeps_errors_apart() {
     use concert_queue::store::Store;
 
     let redis = RedisProcess::start();
-    let config = common::test_config(&redis.url(), &common::unique_prefix("pipeline"));
+    let config =
+        crate::helpers::test_config(&redis.url(), &crate::helpers::unique_prefix("pipeline"));
     let store = Store::from_config(&config).await.unwrap();
     let queue = Queue::new(
         store.clone(),
@@ -95,7 +95,7 @@ async fn a_pipeline_of_scripts_reloads_after_a_flush_and_keeps_errors_apart() {
         QueueSettings::from_config(&config),
     );
     let booking = Booking::new(store.clone(), BookingSettings::from_config(&config));
-    let mut conn = common::redis_connection(&redis.url()).await;
+    let mut conn = crate::helpers::redis_connection(&redis.url()).await;
     let concerts = [1, 2, 3];
     for round in 0..2 {
         let _: () = redis::cmd("SCRIPT")

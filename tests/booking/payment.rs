@@ -1,25 +1,21 @@
 //! Payments: the confirmed reservation, the seat SOLD, the debit, the token's end, the
 //! rankings and the outbox, all in one step; replays, and every refusal.
-mod common;
 
 use std::time::Duration;
 
-use common::booking::{catalog, concert};
-use common::TestServer;
+use crate::helpers::booking::{catalog, concert};
+use crate::helpers::TestServer;
 use reqwest::Method;
 use serde_json::json;
 
 /// Concert 1: schedule 10 (3 seats at 1000), schedule 11 (2 seats at 3000);
 /// concert 2: schedule 20 (1 seat at 700).
 async fn server(name: &str, customize: impl FnOnce(&mut concert_queue::Config)) -> TestServer {
-    let server = TestServer::start(name, customize).await;
-    server
-        .seed(&catalog(vec![
-            concert(1, &[(10, 3, 1000), (11, 2, 3000)]),
-            concert(2, &[(20, 1, 700)]),
-        ]))
-        .await;
-    server
+    let catalog = catalog(vec![
+        concert(1, &[(10, 3, 1000), (11, 2, 3000)]),
+        concert(2, &[(20, 1, 700)]),
+    ]);
+    TestServer::with_catalog(name, &catalog, customize).await
 }
 
 #[tokio::test]
@@ -249,4 +245,50 @@ async fn a_schedule_that_sells_out_enters_the_soldout_ranking() {
         (status, body["error"]["code"].as_str()),
         (400, Some("BAD_REQUEST"))
     );
+}
+
+#[tokio::test]
+async fn the_record_the_scripts_write_reads_back_field_for_field() {
+    use concert_queue::booking::record::ReservationRecord;
+    let server = server("record", |_| {}).await;
+    server.charge(42, 5000).await;
+    let token = server.active_token(42, 1).await;
+    let id = server.hold_id(&token, 10, 3).await;
+    let key = server.keys().reservation(1, &id);
+    let read = |key: String| {
+        let server = &server;
+        async move {
+            let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(key)
+                .query_async(&mut server.redis().await)
+                .await
+                .unwrap();
+            fields
+        }
+    };
+    // The hold's record (lua/hold_seat.lua) is what the Rust side reads and writes.
+    let held = read(key.clone()).await;
+    let record = ReservationRecord::from_fields(&held).expect("a hold's record parses");
+    assert_eq!(record.status, "HELD");
+    assert!(record.payment.is_none());
+    let names = |fields: Vec<(&str, String)>| {
+        let mut names: Vec<String> = fields.into_iter().map(|(k, _)| k.to_string()).collect();
+        names.sort();
+        names
+    };
+    let mut written: Vec<String> = held.keys().cloned().collect();
+    written.sort();
+    assert_eq!(names(record.to_fields()), written);
+    // And after the payment (lua/pay_reservation.lua), field for field again.
+    let (status, body) = server.pay(&token, &id).await;
+    assert_eq!(status, 201, "{body}");
+    let paid = read(key).await;
+    let record = ReservationRecord::from_fields(&paid).expect("a paid record parses");
+    assert_eq!(record.status, "CONFIRMED");
+    let payment = record.payment.clone().expect("the payment's fields");
+    assert_eq!(payment.payment_id, body["paymentId"].as_str().unwrap());
+    assert_eq!(payment.balance_after, 4000);
+    let mut written: Vec<String> = paid.keys().cloned().collect();
+    written.sort();
+    assert_eq!(names(record.to_fields()), written);
 }

@@ -39,6 +39,18 @@ pub fn catalog(concerts: Vec<Concert>) -> Catalog {
 }
 
 impl TestServer {
+    /// A server under its own prefix (see [`TestServer::start`]) with `catalog` seeded
+    /// into its Redis.
+    pub async fn with_catalog(
+        name: &str,
+        catalog: &Catalog,
+        customize: impl FnOnce(&mut concert_queue::Config),
+    ) -> TestServer {
+        let server = TestServer::start(name, customize).await;
+        server.seed(catalog).await;
+        server
+    }
+
     pub async fn store(&self) -> Store {
         Store::connect(
             &self.config.redis_url,

@@ -1,10 +1,9 @@
 //! Admission: FIFO order, the rate and the maximum honoured across server instances,
 //! expiry of ACTIVE sessions and of idle waiters.
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{eventually, TestServer};
+use crate::helpers::{eventually, TestServer};
 
 /// Users currently ACTIVE (live) for the concert, read from Redis.
 async fn active_users(server: &TestServer, concert: u64) -> Vec<u64> {

@@ -1,7 +1,6 @@
 //! 1,000 buyers joining at once get 1,000 distinct, gap-free positions.
-mod common;
 
-use common::TestServer;
+use crate::helpers::TestServer;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

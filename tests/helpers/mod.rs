@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod booking;
+pub mod flush;
 pub mod mysql;
+pub mod processes;
 pub mod redis_process;
 pub mod services;
 

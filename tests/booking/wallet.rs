@@ -1,7 +1,6 @@
 //! Wallets: balances, charges, their limits, Idempotency-Key and the outbox entry.
-mod common;
 
-use common::TestServer;
+use crate::helpers::TestServer;
 use reqwest::Method;
 use serde_json::json;
 
@@ -19,7 +18,7 @@ async fn charge_with_key(
         .send()
         .await
         .unwrap();
-    common::split(resp).await
+    crate::helpers::split(resp).await
 }
 
 #[tokio::test]

@@ -1,5 +1,4 @@
 //! `seed` loads the demo catalog into MySQL and Redis, and running it twice changes nothing.
-mod common;
 
 use concert_queue::catalog::{seed, CatalogFile};
 use concert_queue::{db, store::Store};
@@ -7,10 +6,13 @@ use mysql_async::prelude::*;
 
 #[tokio::test]
 async fn seeding_twice_loads_the_demo_catalog_once() {
-    let prefix = common::unique_prefix("seed");
+    let prefix = crate::helpers::unique_prefix("seed");
     let database = format!("cqt_seed_{}", std::process::id());
-    let mysql_url = format!("{}/{database}", common::services::mysql_server_url().await);
-    let redis_url = common::services::redis_url().await;
+    let mysql_url = format!(
+        "{}/{database}",
+        crate::helpers::services::mysql_server_url().await
+    );
+    let redis_url = crate::helpers::services::redis_url().await;
     let catalog = CatalogFile::read(std::path::Path::new("bench-data/catalog.json")).unwrap();
     assert_eq!(catalog.concerts.len(), 10);
     assert_eq!(catalog.seat_count(), 5000);
@@ -100,5 +102,5 @@ async fn seeding_twice_loads_the_demo_catalog_once() {
         .unwrap();
     drop(conn);
     pool.disconnect().await.unwrap();
-    common::delete_prefix(&redis_url, &prefix);
+    crate::helpers::delete_prefix(&redis_url, &prefix);
 }

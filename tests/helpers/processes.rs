@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::redis_process::free_port;
+use super::redis_process::free_port;
 
 fn wait_for_port(port: u16, what: &str, limit: Duration) {
     let deadline = Instant::now() + limit;

@@ -1,9 +1,8 @@
 //! The HTTP envelope: 404/405/400/413/429, JSON errors, health and metrics.
-mod common;
 
 use std::time::Duration;
 
-use common::TestServer;
+use crate::helpers::TestServer;
 use serde_json::json;
 
 fn assert_error(status: u16, body: &serde_json::Value, want_status: u16, code: &str) {
@@ -23,7 +22,7 @@ async fn unknown_routes_and_wrong_methods() {
         .send()
         .await
         .unwrap();
-    let (s, b) = common::split(resp).await;
+    let (s, b) = crate::helpers::split(resp).await;
     assert_error(s, &b, 404, "NOT_FOUND");
     let resp = server
         .http
@@ -31,7 +30,7 @@ async fn unknown_routes_and_wrong_methods() {
         .send()
         .await
         .unwrap();
-    let (s, b) = common::split(resp).await;
+    let (s, b) = crate::helpers::split(resp).await;
     assert_error(s, &b, 405, "METHOD_NOT_ALLOWED");
     let resp = server
         .http
@@ -69,7 +68,7 @@ async fn malformed_or_mistyped_bodies_are_400_and_change_nothing() {
         .send()
         .await
         .unwrap();
-    let (s, b) = common::split(resp).await;
+    let (s, b) = crate::helpers::split(resp).await;
     assert_error(s, &b, 400, "BAD_REQUEST");
 
     let mut conn = server.redis().await;
@@ -142,7 +141,7 @@ async fn a_burst_over_the_issuance_limit_gets_429_with_retry_after_never_5xx() {
                     .parse()
                     .unwrap();
                 assert!(retry >= 1);
-                let (_, body) = common::split(resp).await;
+                let (_, body) = crate::helpers::split(resp).await;
                 assert_eq!(body["error"]["code"], "RATE_LIMITED");
                 limited += 1;
             }
@@ -165,7 +164,7 @@ async fn health_and_metrics_report_the_engine() {
     server.add_concert(1).await;
     server.join_token(1, 1).await;
     let resp = server.http.get(server.url("/health")).send().await.unwrap();
-    let (s, body) = common::split(resp).await;
+    let (s, body) = crate::helpers::split(resp).await;
     // This server has no MySQL: the hot path is up, the catalog is not.
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["status"], "DEGRADED");

@@ -1,7 +1,6 @@
 //! Token issuance and status: idempotent entry, signed tokens, FIFO positions, estimates.
-mod common;
 
-use common::TestServer;
+use crate::helpers::TestServer;
 use serde_json::json;
 
 #[tokio::test]
@@ -71,7 +70,10 @@ async fn an_unknown_concert_is_404_and_creates_nothing() {
 #[tokio::test]
 async fn forged_tampered_and_missing_tokens_are_401_without_redis() {
     // A server whose Redis does not exist: a 401 proves no Redis round trip was needed.
-    let dead = format!("redis://127.0.0.1:{}", common::redis_process::free_port());
+    let dead = format!(
+        "redis://127.0.0.1:{}",
+        crate::helpers::redis_process::free_port()
+    );
     let server = TestServer::start("forged", |c| c.redis_url = dead).await;
     let signer = concert_queue::queue::TokenSigner::new(server.config.token_secret.as_bytes());
     let genuine = signer.sign(&concert_queue::queue::Claims::new(1, 5, 1_000_000));

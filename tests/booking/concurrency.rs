@@ -1,14 +1,13 @@
 //! The booking invariants under concurrency, each asserted: one holder per seat, no
 //! overdraft, one debit per payment, and no confirmed lapsed hold.
-mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::booking::{catalog, concert};
-use common::TestServer;
+use crate::helpers::booking::{catalog, concert};
+use crate::helpers::TestServer;
 use concert_queue::Config;
 
 /// Everyone who joins is admitted at once, and nobody's limit gets in the way. These tests
@@ -21,16 +20,14 @@ fn roomy(c: &mut Config) {
     c.holds_per_user = 1_000;
 }
 
+/// Concert 1 with one schedule (10) of `seats` seats at 1000.
 async fn server(name: &str, seats: u32, customize: impl FnOnce(&mut Config)) -> TestServer {
-    let server = TestServer::start(name, |c| {
+    let catalog = catalog(vec![concert(1, &[(10, seats, 1000)])]);
+    TestServer::with_catalog(name, &catalog, |c| {
         roomy(c);
         customize(c);
     })
-    .await;
-    server
-        .seed(&catalog(vec![concert(1, &[(10, seats, 1000)])]))
-        .await;
-    server
+    .await
 }
 
 async fn tokens(server: &TestServer, users: std::ops::Range<u64>) -> Vec<(u64, String)> {

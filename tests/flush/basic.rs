@@ -1,13 +1,12 @@
 //! The flush worker against real Redis, MySQL and the broker: volume, idempotent replays,
 //! poison entries, two workers at once, trimming and lag.
-mod common;
-mod flush_common;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::helpers::flush::{charge_entry, entries_base_ms, mysql_datetime, FlushEnv};
+use concert_queue::flush::event::WalletCharged;
 use concert_queue::flush::{Step, Worker, GROUP};
-use flush_common::FlushEnv;
 use mysql_async::prelude::Queryable;
 use tokio::sync::watch;
 
@@ -88,7 +87,7 @@ async fn replays_count_as_duplicates_and_charges_land_in_the_ledger() {
     );
     // A reservation's row carries the entry's fields; the topic carries the entry's JSON.
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM reservations WHERE reservation_id = 'r-7' AND payment_id = 'p-7' AND user_id = 1007 AND seat_no = 8 AND amount = 50000 AND confirmed_at = '2025-11-24 16:00:00.007'")
+        env.count(&format!("SELECT COUNT(*) FROM reservations WHERE reservation_id = 'r-7' AND payment_id = 'p-7' AND user_id = 1007 AND seat_no = 8 AND amount = 50000 AND confirmed_at = '{}'", mysql_datetime(entries_base_ms() + 7)))
             .await,
         1
     );
@@ -131,22 +130,18 @@ async fn duplicates_inside_one_batch_and_across_replays_write_each_row_once() {
     // An idempotency key no plain literal could carry: quotes, a backslash, a
     // semicolon, non-ASCII letters.
     let odd_key = "k'1\\\";\u{e9}\u{1f3ab} -- x";
-    let odd = serde_json::json!({
-        "ledgerId": "c-odd", "userId": 5, "amount": 10, "balanceAfter": 10,
-        "idempotencyKey": odd_key, "chargedAtMs": 1_764_000_000_000u64,
+    let (kind, id, data) = charge_entry(&WalletCharged {
+        ledger_id: "c-odd".into(),
+        user_id: 5,
+        amount: 10,
+        balance_after: 10,
+        idempotency_key: Some(odd_key.into()),
+        charged_at_ms: entries_base_ms(),
     });
-    env.append_raw(&[
-        ("type", "wallet.charged"),
-        ("id", "c-odd"),
-        ("data", &odd.to_string()),
-    ])
-    .await;
-    env.append_raw(&[
-        ("type", "wallet.charged"),
-        ("id", "c-odd"),
-        ("data", &odd.to_string()),
-    ])
-    .await;
+    for _ in 0..2 {
+        env.append_raw(&[("type", kind), ("id", &id), ("data", &data)])
+            .await;
+    }
 
     let mut worker = Worker::start(&env.config).await.unwrap();
     let first = worker.drain(5).await.unwrap();
@@ -201,7 +196,7 @@ async fn a_poison_entry_is_dead_lettered_while_the_rest_flows() {
         .await;
     // Parses, but MySQL refuses it: the id is longer than the column.
     let long_id = "r-".to_string() + &"x".repeat(80);
-    let (_, _, data) = flush_common::reservation_entry(999);
+    let (_, _, data) = crate::helpers::flush::reservation_entry(999);
     let data = data.replace("\"r-999\"", &format!("\"{long_id}\""));
     let rejected = env
         .append_raw(&[
@@ -288,7 +283,7 @@ async fn two_workers_at_once_write_every_entry_once() {
         env.append_reservations(start..start + 300).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    common::eventually(
+    crate::helpers::eventually(
         Duration::from_secs(60),
         "both workers drain the outbox",
         || async { (env.lag().await.entries == 0).then_some(()) },
@@ -426,19 +421,19 @@ async fn lag_counts_pending_and_undelivered_entries_and_their_age() {
     assert_eq!(env.reservation_rows().await, (25, 25));
 }
 
-async fn health(server: &common::TestServer) -> serde_json::Value {
+async fn health(server: &crate::helpers::TestServer) -> serde_json::Value {
     let resp = server.http.get(server.url("/health")).send().await.unwrap();
     resp.json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_the_outbox_lag() {
-    let server = common::TestServer::start("flushhealth", |_| {}).await;
+    let server = crate::helpers::TestServer::start("flushhealth", |_| {}).await;
     let body = health(&server).await;
     assert_eq!(body["outbox"]["lagEntries"], 0, "{body}");
     let mut conn = server.redis().await;
     for n in 0..7 {
-        let (kind, id, data) = flush_common::reservation_entry(n);
+        let (kind, id, data) = crate::helpers::flush::reservation_entry(n);
         let _: String = redis::cmd("XADD")
             .arg(server.keys().outbox())
             .arg("*")

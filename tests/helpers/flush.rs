@@ -3,20 +3,20 @@
 //! topic, and private mariadbd and broker processes for the outage tests.
 #![allow(dead_code)]
 
-pub mod processes;
-
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use concert_queue::flush::event::{
+    ReservationConfirmed, WalletCharged, RESERVATION_CONFIRMED, WALLET_CHARGED,
+};
 use concert_queue::flush::{self, Lag, GROUP};
 use concert_queue::store::Keys;
 use concert_queue::Config;
 use mysql_async::prelude::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use serde_json::json;
 
-use crate::common::{self, services};
+use super::services;
 
 /// One test's own prefix, database and topic over the shared services.
 pub struct FlushEnv {
@@ -45,7 +45,7 @@ impl FlushEnv {
             .with_test_writer()
             .try_init();
         let redis_url = services::redis_url().await;
-        let prefix = common::unique_prefix(name);
+        let prefix = super::unique_prefix(name);
         let unique = prefix.replace([':', '-'], "_").replace("t_", "");
         let database = format!(
             "cqt_{}",
@@ -55,7 +55,7 @@ impl FlushEnv {
                 .collect::<String>()
         );
         let database: String = database.chars().take(64).collect();
-        let mut config = common::test_config(&redis_url, &prefix);
+        let mut config = super::test_config(&redis_url, &prefix);
         config.mysql_url = format!("{mysql_server_url}/{database}");
         config.kafka_brokers = brokers.to_string();
         config.kafka_topic = format!("cq-test-{}", unique.replace('_', "-"));
@@ -72,7 +72,7 @@ impl FlushEnv {
     }
 
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        common::redis_connection(&self.config.redis_url).await
+        super::redis_connection(&self.config.redis_url).await
     }
 
     /// Appends reservation.confirmed entries for ids `r-<n>`.
@@ -85,20 +85,23 @@ impl FlushEnv {
         let mut conn = self.redis().await;
         let mut pipe = redis::pipe();
         for n in range {
-            let data = json!({
-                "ledgerId": format!("c-{n}"), "userId": 1000 + n % 50, "amount": 100_000,
-                "balanceAfter": 100_000 * (n + 1), "idempotencyKey": format!("idem-{n}"),
-                "chargedAtMs": 1_764_000_000_000u64 + n,
+            let (kind, id, data) = charge_entry(&WalletCharged {
+                ledger_id: format!("c-{n}"),
+                user_id: 1000 + n % 50,
+                amount: 100_000,
+                balance_after: 100_000 * (n + 1),
+                idempotency_key: Some(format!("idem-{n}")),
+                charged_at_ms: entries_base_ms() + n,
             });
             pipe.cmd("XADD")
                 .arg(self.keys.outbox())
                 .arg("*")
                 .arg("type")
-                .arg("wallet.charged")
+                .arg(kind)
                 .arg("id")
-                .arg(format!("c-{n}"))
+                .arg(id)
                 .arg("data")
-                .arg(data.to_string())
+                .arg(data)
                 .ignore();
         }
         let _: () = pipe.query_async(&mut conn).await.unwrap();
@@ -244,8 +247,8 @@ impl FlushEnv {
 
 impl Drop for FlushEnv {
     fn drop(&mut self) {
-        common::delete_prefix(&self.config.redis_url, &self.config.key_prefix);
-        common::mysql::drop_database_blocking(&self.server_url, &self.database);
+        super::delete_prefix(&self.config.redis_url, &self.config.key_prefix);
+        super::mysql::drop_database_blocking(&self.server_url, &self.database);
     }
 }
 
@@ -275,16 +278,54 @@ pub async fn append_reservations(
     }
 }
 
-/// The (type, id, data) of reservation `r-<n>`, as the booking scripts write it.
+/// When this test process's made-up outbox entries happened: the clock at first use (whole
+/// seconds), so nothing compares a fixed instant with the calendar.
+pub fn entries_base_ms() -> u64 {
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        now.as_secs() * 1000
+    })
+}
+
+/// `ms` as MySQL prints a DATETIME(3) (UTC).
+pub fn mysql_datetime(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string()
+}
+
+/// The (type, id, data) of reservation `r-<n>`, in the outbox format (flush/event.rs).
 pub fn reservation_entry(n: u64) -> (&'static str, String, String) {
-    let id = format!("r-{n}");
-    let data = json!({
-        "reservationId": id, "paymentId": format!("p-{n}"), "userId": 1000 + n % 50,
-        "concertId": 1, "scheduleId": 1 + n / 10_000, "seatNo": n % 10_000 + 1,
-        "amount": 50_000, "balanceAfter": 150_000, "ledgerId": format!("l-{n}"),
-        "confirmedAtMs": 1_764_000_000_000u64 + n,
-    });
-    ("reservation.confirmed", id, data.to_string())
+    let event = ReservationConfirmed {
+        reservation_id: format!("r-{n}"),
+        payment_id: format!("p-{n}"),
+        user_id: 1000 + n % 50,
+        concert_id: 1,
+        schedule_id: 1 + n / 10_000,
+        seat_no: (n % 10_000 + 1) as u32,
+        amount: 50_000,
+        balance_after: 150_000,
+        ledger_id: format!("l-{n}"),
+        confirmed_at_ms: entries_base_ms() + n,
+    };
+    (
+        RESERVATION_CONFIRMED,
+        event.reservation_id.clone(),
+        serde_json::to_string(&event).unwrap(),
+    )
+}
+
+/// The (type, id, data) of a wallet charge, in the outbox format (flush/event.rs).
+pub fn charge_entry(charge: &WalletCharged) -> (&'static str, String, String) {
+    (
+        WALLET_CHARGED,
+        charge.ledger_id.clone(),
+        serde_json::to_string(charge).unwrap(),
+    )
 }
 
 /// Reads a topic from the beginning of every partition until `expect_distinct` distinct

@@ -1,18 +1,15 @@
 //! Whatever a client sends to the booking routes, the answer is a 2xx or a 4xx with the
 //! error envelope, never a 5xx.
-mod common;
 
-use common::booking::{catalog, concert};
-use common::TestServer;
+use crate::helpers::booking::{catalog, concert};
+use crate::helpers::TestServer;
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
 async fn garbage_on_every_booking_route_is_never_5xx() {
-    let server = TestServer::start("booking-garbage", |_| {}).await;
-    server
-        .seed(&catalog(vec![concert(1, &[(10, 3, 1000)])]))
-        .await;
+    let catalog = catalog(vec![concert(1, &[(10, 3, 1000)])]);
+    let server = TestServer::with_catalog("booking-garbage", &catalog, |_| {}).await;
     let token = server.active_token(1, 1).await;
     let long = "9".repeat(500);
     let paths = [
@@ -71,7 +68,10 @@ async fn garbage_on_every_booking_route_is_never_5xx() {
         .send()
         .await
         .unwrap();
-    answers.push(("odd Idempotency-Key".into(), common::split(odd_key).await));
+    answers.push((
+        "odd Idempotency-Key".into(),
+        crate::helpers::split(odd_key).await,
+    ));
     for (what, (status, body)) in &answers {
         assert!(*status < 500, "{what}: {status} {body}");
         if *status >= 400 {

@@ -2,15 +2,15 @@
 //! sold seats, reservations, rankings and balances exactly as they were, and refuses to
 //! run over live state. The state before is written the way the booking scripts write it
 //! (docs/architecture.md of the booking work), with the matching outbox entries flushed.
-mod common;
-mod flush_common;
 
 use std::collections::BTreeMap;
 
+use crate::helpers::flush::charge_entry;
+use crate::helpers::flush::FlushEnv;
+use concert_queue::booking::record::{PaymentRecord, ReservationRecord};
 use concert_queue::catalog::file::{CatalogFile as Catalog, Concert, Schedule, Seat};
+use concert_queue::flush::event::{ReservationConfirmed, WalletCharged, RESERVATION_CONFIRMED};
 use concert_queue::flush::Worker;
-use flush_common::FlushEnv;
-use serde_json::json;
 
 fn catalog() -> Catalog {
     let schedule = |id: u64, seats: u32| Schedule {
@@ -37,7 +37,7 @@ fn catalog() -> Catalog {
 
 /// Every key under the prefix but the outbox streams, with its value, for comparison.
 async fn snapshot(env: &FlushEnv) -> BTreeMap<String, String> {
-    flush_common::dump_keys(env)
+    crate::helpers::flush::dump_keys(env)
         .await
         .into_iter()
         .filter(|(key, _)| !key.ends_with(":outbox") && !key.ends_with(":outbox:dead"))
@@ -75,16 +75,18 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
         (43, "L43-1", 300_000, t0 + 1, None),
     ];
     for (user, ledger, amount, at, idem) in charges {
-        let data = json!({"ledgerId": ledger, "userId": user, "amount": amount,
-            "balanceAfter": amount, "idempotencyKey": idem, "chargedAtMs": at});
+        let (kind, id, data) = charge_entry(&WalletCharged {
+            ledger_id: ledger.into(),
+            user_id: user,
+            amount,
+            balance_after: amount,
+            idempotency_key: idem.map(String::from),
+            charged_at_ms: at,
+        });
         pipe.cmd("XADD")
             .arg(format!("{p}:outbox"))
             .arg("*")
-            .arg(&[
-                ("type", "wallet.charged"),
-                ("id", ledger),
-                ("data", &data.to_string()),
-            ])
+            .arg(&[("type", kind), ("id", &id), ("data", &data)])
             .ignore();
     }
     // user 42 has charged with an Idempotency-Key: its answer is remembered (24 h).
@@ -108,39 +110,48 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
     ];
     for (id, user, schedule, seat, ledger, balance, at) in payments {
         let payment = format!("P{}", &id[1..]);
-        let data = json!({"reservationId": id, "paymentId": payment, "userId": user,
-            "concertId": 1, "scheduleId": schedule, "seatNo": seat, "amount": 100_000,
-            "balanceAfter": balance, "ledgerId": ledger, "confirmedAtMs": at});
+        let event = ReservationConfirmed {
+            reservation_id: id.into(),
+            payment_id: payment.clone(),
+            user_id: user,
+            concert_id: 1,
+            schedule_id: schedule,
+            seat_no: seat,
+            amount: 100_000,
+            balance_after: balance,
+            ledger_id: ledger.into(),
+            confirmed_at_ms: at,
+        };
         pipe.cmd("XADD")
             .arg(format!("{p}:outbox"))
             .arg("*")
             .arg(&[
-                ("type", "reservation.confirmed"),
+                ("type", RESERVATION_CONFIRMED),
                 ("id", id),
-                ("data", &data.to_string()),
+                ("data", &serde_json::to_string(&event).unwrap()),
             ])
             .ignore();
         pipe.hset(format!("{p}:{{c:1}}:s:{schedule}:sold"), seat, id)
             .ignore();
-        pipe.hset_multiple(
-            format!("{p}:{{c:1}}:res:{id}"),
-            &[
-                ("id", id.to_string()),
-                ("user", user.to_string()),
-                ("concert", "1".into()),
-                ("schedule", schedule.to_string()),
-                ("seat", seat.to_string()),
-                ("price", "100000".into()),
-                ("status", "CONFIRMED".into()),
-                ("heldAtMs", (at - 5).to_string()),
-                ("expiresMs", (at + 300_000).to_string()),
-                ("paymentId", payment.clone()),
-                ("ledgerId", ledger.into()),
-                ("balanceAfter", balance.to_string()),
-                ("confirmedAtMs", at.to_string()),
-            ],
-        )
-        .ignore();
+        let record = ReservationRecord {
+            id: id.into(),
+            user_id: user,
+            concert_id: 1,
+            schedule_id: schedule,
+            seat_no: seat.into(),
+            price: 100_000,
+            status: "CONFIRMED".into(),
+            held_at_ms: at - 5,
+            expires_ms: at + 300_000,
+            payment: Some(PaymentRecord {
+                payment_id: payment,
+                ledger_id: ledger.into(),
+                balance_after: balance,
+                confirmed_at_ms: at,
+            }),
+        };
+        pipe.hset_multiple(format!("{p}:{{c:1}}:res:{id}"), &record.to_fields())
+            .ignore();
     }
     // R1-3 was held and cancelled: never paid, never in MySQL, and its record lapsed.
     pipe.set(format!("{p}:{{c:1}}:res:seq"), 5).ignore();
@@ -171,7 +182,7 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
 
     // Redis loses everything under the prefix; a worker restarted first recreates an
     // empty outbox, which restore tolerates.
-    common::delete_prefix(&env.config.redis_url, p);
+    crate::helpers::delete_prefix(&env.config.redis_url, p);
     worker.outbox().ensure_group().await.unwrap();
     let restored = concert_queue::catalog::restore::restore(&store, &pool)
         .await

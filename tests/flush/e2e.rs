@@ -1,15 +1,13 @@
 //! End to end through the booking scripts: real charges and payments reach MySQL and the
 //! topic through the flush worker; then this test's Redis state is wiped and `restore`
 //! rebuilds the seats, reservations, rankings and balances exactly as they were.
-mod common;
-mod flush_common;
 
 use std::collections::{BTreeMap, HashSet};
 
-use common::booking::{catalog, concert};
-use common::TestServer;
+use crate::helpers::booking::{catalog, concert};
+use crate::helpers::flush::{Dumped, FlushEnv};
+use crate::helpers::TestServer;
 use concert_queue::flush::Worker;
-use flush_common::{Dumped, FlushEnv};
 
 /// The restorable part of the prefix (catalog, sales, wallets), with each value.
 async fn restorable(env: &FlushEnv) -> BTreeMap<String, String> {
@@ -25,7 +23,7 @@ async fn restorable(env: &FlushEnv) -> BTreeMap<String, String> {
         ":seats",
         ":schedules",
     ];
-    flush_common::dump_keys(env)
+    crate::helpers::flush::dump_keys(env)
         .await
         .into_iter()
         .filter(|(key, _)| !key.ends_with(":res:seq") && wanted.iter().any(|p| key.contains(p)))
@@ -91,7 +89,7 @@ async fn payments_reach_mysql_and_the_topic_and_restore_rebuilds_redis() {
 
     let before = restorable(&env).await;
     let balance_42 = server.balance(42).await;
-    common::delete_prefix(&env.config.redis_url, &env.config.key_prefix);
+    crate::helpers::delete_prefix(&env.config.redis_url, &env.config.key_prefix);
     let store = env.store().await;
     let restored = concert_queue::catalog::restore::restore(&store, &pool)
         .await

@@ -2,13 +2,12 @@
 //! pay and read, applied both to the engine and to a plain in-memory model, which must agree
 //! on every answer and, at every checkpoint, on every seat, balance and reservation.
 //! `MODEL_SEED` and `MODEL_STEPS` reproduce or lengthen a run.
-mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use common::booking::{catalog, concert};
-use common::TestServer;
+use crate::helpers::booking::{catalog, concert};
+use crate::helpers::TestServer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;

@@ -1,10 +1,9 @@
 //! Connection-level protections: the open-connection cap, the header read timeout, and
 //! garbage requests that must never produce a 5xx.
-mod common;
 
 use std::time::Duration;
 
-use common::TestServer;
+use crate::helpers::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -1,12 +1,11 @@
 //! The catalog: concerts and schedules from MySQL through the in-process cache, with live
 //! `availableSeats`; MySQL down is a 503, never a 500 or a hang.
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::booking::{catalog, concert};
-use common::mysql::TestDatabase;
-use common::TestServer;
+use crate::helpers::booking::{catalog, concert};
+use crate::helpers::mysql::TestDatabase;
+use crate::helpers::TestServer;
 use reqwest::Method;
 use serde_json::json;
 
@@ -114,7 +113,7 @@ async fn mysql_down_is_a_fast_503_not_a_500() {
     let server = TestServer::start("catalog_down", |c| {
         c.mysql_url = format!(
             "mysql://root@127.0.0.1:{}/none",
-            common::redis_process::free_port()
+            crate::helpers::redis_process::free_port()
         );
         c.mysql_timeout = Duration::from_millis(500);
     })
@@ -142,7 +141,7 @@ async fn the_server_migrates_an_empty_database_at_start() {
     let db = TestDatabase::reserve("catalog_migrate").await;
     let url = db.url.clone();
     let server = TestServer::start("catalog_migrate", |c| c.mysql_url = url).await;
-    common::eventually(Duration::from_secs(20), "the catalog answers", || async {
+    crate::helpers::eventually(Duration::from_secs(20), "the catalog answers", || async {
         (get(&server, "/api/concerts").await.0 == 200).then_some(())
     })
     .await;

@@ -1,0 +1,15 @@
+//! Booking: the catalog and seeding, seat maps, holds, wallets, payments, their invariants under concurrency and faults.
+//! One test binary per area; each module is one concern, sharing tests/helpers.
+
+#[path = "../helpers/mod.rs"]
+mod helpers;
+
+mod catalog;
+mod concurrency;
+mod faults;
+mod garbage;
+mod holds;
+mod model;
+mod payment;
+mod seed;
+mod wallet;

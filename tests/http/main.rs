@@ -1,0 +1,10 @@
+//! The HTTP contract: routes, envelopes, limits, and the server's start and stop.
+//! One test binary per area; each module is one concern, sharing tests/helpers.
+
+#[path = "../helpers/mod.rs"]
+mod helpers;
+
+mod contract;
+mod limits;
+mod settings;
+mod smoke;

@@ -1,0 +1,10 @@
+//! The waiting queue: tokens, admission, idle drops, concurrency and Redis faults.
+//! One test binary per area; each module is one concern, sharing tests/helpers.
+
+#[path = "../helpers/mod.rs"]
+mod helpers;
+
+mod admission;
+mod concurrency;
+mod faults;
+mod tokens;
