@@ -10,7 +10,6 @@ pub mod db;
 pub mod error;
 pub mod flush;
 pub mod http;
-pub mod load;
 pub mod metrics;
 pub mod queue;
 pub mod restore;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use concert_queue::{db, load, seed, store::Store, Config};
+use concert_queue::{db, seed, store::Store, Config};
 
 /// mimalloc rather than glibc malloc (feature `mimalloc`, on by default; measured in
 /// docs/performance.md).
@@ -46,8 +46,6 @@ enum Command {
     /// Rebuild Redis (catalog, sold seats, reservations, rankings, wallets) from MySQL
     /// after Redis lost its data; refuses while Redis holds live state.
     Restore,
-    /// Load a running server on this machine and report (see docs/performance.md).
-    Load(Box<load::LoadArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,18 +59,12 @@ async fn run_cli() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    if let Command::Load(args) = cli.command {
-        let summary = load::run(*args).await?;
-        print!("{}", summary.text());
-        return Ok(());
-    }
     let config = Config::from_env()?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Seed { catalog } => run_seed(config, &catalog).await,
         Command::Flush { once, replay_dead } => run_flush(config, once, replay_dead).await,
         Command::Restore => run_restore(config).await,
-        Command::Load(_) => unreachable!("handled above"),
     }
 }
 
