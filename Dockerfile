@@ -17,13 +17,15 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The whole context: the workspace's members (the engine, and the load tool in benches/load,
+# which the image does not build) must all be there for cargo to resolve the workspace.
 COPY . .
 # Cache mounts keep the registry and the target directory between builds; the binary is
 # copied out of the cached target directory.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin concert-queue \
+    cargo build --release --locked -p concert-queue --bin concert-queue \
  && install -m 0755 target/release/concert-queue /usr/local/bin/concert-queue
 
 # --- run ------------------------------------------------------------------------------

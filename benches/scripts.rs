@@ -34,7 +34,7 @@ const SCRIPT_BENCHES: &[fn(&mut Criterion, &RedisFixture)] = &[
 ];
 
 /// Queue depths at which a WAITING status poll is measured; BENCH_QUEUE_DEPTHS overrides
-/// (for instance `1000,1000000` for issue 5's target, on a Redis of its own).
+/// (for instance `1000,1000000`, the queue-depth target's two depths, on a Redis of its own).
 fn queue_depths() -> Vec<u64> {
     std::env::var("BENCH_QUEUE_DEPTHS")
         .ok()

@@ -1,4 +1,4 @@
-//! The HTTP ceiling for issue 5's side-by-side run: a hyper 1.x server configured like
+//! The HTTP ceiling for scripts/perf/side-by-side.sh: a hyper 1.x server configured like
 //! concert-queue's (HTTP/1.1 keep-alive, TCP_NODELAY, the same TOKIO_RUNTIME switch) that
 //! reads each request body and answers a fixed small JSON, 201 to a POST, 200 otherwise.
 //! It does no other work, so the load tool against it measures HTTP and the generator alone.

@@ -1,11 +1,11 @@
 //! Loads one of the engine's Lua scripts into the Redis at REDIS_URL exactly as the server
 //! composes it (src/store/scripts.rs) and prints its SHA1, for tools that call it by
-//! EVALSHA on their own (scripts/perf-side-by-side.sh runs redis-benchmark with it).
+//! EVALSHA on their own (scripts/perf/side-by-side.sh runs redis-benchmark with it).
 //!
 //!   REDIS_URL=redis://127.0.0.1:6379 cargo run --release --example load_script -- issue_token
 //!
 //! With `--list` it only prints `<sha1> <name>` for every script (no Redis needed), the
-//! table scripts/perf-profile.sh maps EVALSHA calls back to scripts with.
+//! table scripts/perf/profile.sh maps EVALSHA calls back to scripts with.
 
 use anyhow::{bail, Context};
 use concert_queue::store::Scripts;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: makes sure Redis, MySQL and the Kafka broker answer (scripts/services.sh),
-# then the whole cargo test suite (extra arguments go to `cargo test`), then compiles the
-# testcontainers path (`--features containers`), which needs a Docker engine to run.
+# then every test of the workspace, the engine's and the load tool's (benches/load; extra
+# arguments go to `cargo test --workspace`), then compiles the engine's testcontainers path
+# (`--features containers`), which needs a Docker engine to run.
 #
 #   scripts/test.sh                      # everything
 #   scripts/test.sh --test queue_tokens  # one test target
@@ -14,10 +15,10 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "services"
 bash scripts/services.sh
 
-step "cargo test $*"
-cargo test "$@"
+step "cargo test --workspace $*"
+cargo test --workspace "$@"
 
-step "cargo check --tests --features containers"
-cargo check --tests --features containers
+step "cargo check -p concert-queue --tests --features containers"
+cargo check -p concert-queue --tests --features containers
 
 step "all tests passed"

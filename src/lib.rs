@@ -10,7 +10,6 @@ pub mod config;
 pub mod db;
 pub mod flush;
 pub mod http;
-pub mod load;
 pub mod metrics;
 pub mod periodic;
 pub mod queue;

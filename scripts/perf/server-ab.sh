@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Two server binaries under the seed's mix, side by side in one run: each serves under its
-# own Redis prefix (one MySQL database, seeded once), and the load tool (always
-# target/release/concert-queue) runs the closed-model mix against A, then B, then A ...,
-# --repeats times each. Prints every run, the medians and the ratio B / A.
+# own Redis prefix (one MySQL database, seeded once), and the load tool
+# (target/release/concert-queue-load, built here) runs the closed-model mix against A,
+# then B, then A ..., --repeats times each. Prints every run, the medians and the ratio B / A.
 #
 #   cargo build --release --no-default-features --bin concert-queue
 #   mkdir -p target/perf-bin && cp target/release/concert-queue target/perf-bin/concert-queue-glibc
 #   cargo build --release --bin concert-queue
-#   scripts/perf-server-ab.sh --a glibc=target/perf-bin/concert-queue-glibc \
+#   scripts/perf/server-ab.sh --a glibc=target/perf-bin/concert-queue-glibc \
 #     --b mimalloc=target/release/concert-queue --users 730 --seconds 30 --repeats 3
 #
-# usage: scripts/perf-server-ab.sh --a NAME=BIN --b NAME=BIN [--users 730] [--seconds 30] [--repeats 3] [--out DIR]
+# usage: scripts/perf/server-ab.sh --a NAME=BIN --b NAME=BIN [--users 730] [--seconds 30]
+#                                  [--repeats 3] [--out DIR]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 USERS=730 SECONDS_PER_RUN=30 REPEATS=3 A="" B=""
 OUT="target/perf/server-ab-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -32,10 +33,10 @@ done
 A_NAME=${A%%=*} A_BIN=${A#*=} B_NAME=${B%%=*} B_BIN=${B#*=}
 for bin in "$A_BIN" "$B_BIN"; do [ -x "$bin" ] || { echo "no executable at $bin" >&2; exit 2; }; done
 
-source scripts/lib/perf-common.sh
+source scripts/perf/lib/perf-common.sh
 mkdir -p "$OUT"
 own_database "cq_perf_ab_$$"
-cargo build --release --quiet --bin concert-queue
+build_load
 
 declare -A URL
 start() { # name bin
@@ -56,7 +57,7 @@ start "$B_NAME" "$B_BIN"
 echo "machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg); mix, $USERS users, $SECONDS_PER_RUN s per run"
 for i in $(seq "$REPEATS"); do
   for name in "$A_NAME" "$B_NAME"; do
-    "$BIN" load --target "${URL[$name]}" --scenario mix --users "$USERS" --seconds "$SECONDS_PER_RUN" \
+    "$LOAD_BIN" --target "${URL[$name]}" --scenario mix --users "$USERS" --seconds "$SECONDS_PER_RUN" \
       --title "$name (run $i)" --html "$OUT/$name-$i.html" --json "$OUT/$name-$i.json" > "$OUT/$name-$i.txt"
     printf '%-10s run %d: %s\n' "$name" "$i" "$(grep -E '^all ' "$OUT/$name-$i.txt")"
   done

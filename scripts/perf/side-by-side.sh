@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 5's side-by-side run, on this machine, in one go:
+# Token issuance against its ceilings, on this machine, in one go:
 #   1. the Redis ceiling: redis-benchmark running the issue_token script by EVALSHA (the
 #      exact source the server loads, put there by examples/load_script), with the same
 #      keys and arguments the server passes;
@@ -10,11 +10,11 @@
 # then prints the figures and the ratios. Everything targets 127.0.0.1, uses its own key
 # prefix (deleted at the end) and stops by itself.
 #
-# usage: scripts/perf-side-by-side.sh [--seconds 20] [--users 350] [--redis-requests 200000]
+# usage: scripts/perf/side-by-side.sh [--seconds 20] [--users 350] [--redis-requests 200000]
 #                                     [--redis-clients 50] [--variants] [--out DIR]
 #                                     [--load-args "--model open --rate 5000"]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 SECONDS_PER_RUN=20
 USERS=350
@@ -32,12 +32,12 @@ while [ $# -gt 0 ]; do
     --variants) VARIANTS=1; shift ;;
     --out) OUT="$2"; shift 2 ;;
     --load-args) LOAD_ARGS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 
-source scripts/lib/perf-common.sh
+source scripts/perf/lib/perf-common.sh
 
 # The server's defaults, which the benchmark passes to the script as the server would.
 MAX_ACTIVE=500 ADMIT_PER_SEC=100 TTL_MS=300000 BUCKET_CAPACITY=25
@@ -49,7 +49,8 @@ mkdir -p "$OUT"
 reset_queue() { rcli DEL "${QUEUE_KEYS[@]:1}" >/dev/null; }
 
 echo "== building (release)"
-cargo build --release --quiet --bin concert-queue --example hello_server --example load_script
+build_server --example hello_server --example load_script
+build_load
 
 # One concert, one schedule: the load tool and redis-benchmark hit the same queue keys.
 write_one_concert_catalog "$OUT/one-concert.json"
@@ -58,7 +59,7 @@ rcli HSET "$TAG:meta" id 1 title "side by side" >/dev/null
 
 load() { # name target extra-args...
   local name="$1" target="$2"; shift 2
-  "$BIN" load --target "$target" --scenario token --users "$USERS" --seconds "$SECONDS_PER_RUN" \
+  "$LOAD_BIN" --target "$target" --scenario token --users "$USERS" --seconds "$SECONDS_PER_RUN" \
     --catalog "$OUT/one-concert.json" --html "$OUT/$name.html" --json "$OUT/$name.json" \
     --title "side by side: $name" $LOAD_ARGS "$@" > "$OUT/$name.txt"
   grep -E '^(machine|endpoint|all |send lag)' "$OUT/$name.txt"
@@ -91,7 +92,7 @@ run_server() { # name env-assignments...
   reset_queue
   env REDIS_URL="$REDIS_URL" REDIS_KEY_PREFIX="$PREFIX" BIND_ADDR="127.0.0.1:$port" \
     TOKEN_SECRET="side-by-side-secret-$PREFIX" TOKEN_RATE_LIMIT_PER_SEC=0 RUST_LOG=warn "$@" \
-    "$BIN" serve >"$OUT/$name.server.log" 2>&1 &
+    "$SERVER_BIN" serve >"$OUT/$name.server.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   wait_for "http://127.0.0.1:$port/health"
@@ -122,7 +123,7 @@ done
 CQ_RPS=$(rps concert-queue)
 case "$LOAD_ARGS" in *open*) echo "(open model: every run was paced at the same rate, so compare latencies; the ratios below only mean something in the closed model)" ;; esac
 awk -v cq="$CQ_RPS" -v r="$REDIS_RPS" -v h="$HTTP_RPS" 'BEGIN {
-  printf "concert-queue / redis ceiling: %.2f   (issue 5 target: >= 0.50)\n", cq / r;
+  printf "concert-queue / redis ceiling: %.2f   (target: >= 0.50)\n", cq / r;
   printf "concert-queue / http ceiling:  %.2f\n", cq / h;
-  printf "token issuance: %.0f tokens/s   (issue 5 target: >= 10000)\n", cq }'
+  printf "token issuance: %.0f tokens/s   (target: >= 10000 tokens/s)\n", cq }'
 echo "reports: $OUT/*.html, figures: $OUT/*.json"

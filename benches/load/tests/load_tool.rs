@@ -1,18 +1,11 @@
 //! The load tool against a real server: the token and status scenarios, closed and open
 //! models, bounded by a request budget; counts and reports are checked, never timings.
 
-#[path = "helpers/mod.rs"]
-mod helpers;
+mod support;
 
 use clap::Parser;
-use concert_queue::load::{self, LoadArgs};
-use helpers::TestServer;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    load: LoadArgs,
-}
+use concert_queue_load::{self as load, LoadArgs};
+use support::TestServer;
 
 fn one_concert_catalog(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("catalog.json");
@@ -30,7 +23,7 @@ fn args(server: &TestServer, dir: &std::path::Path, extra: &[&str]) -> LoadArgs 
     let html = dir.join("report.html");
     let json = dir.join("report.json");
     let mut argv = vec![
-        "load".to_string(),
+        "concert-queue-load".to_string(),
         "--target".into(),
         server.base.clone(),
         "--catalog".into(),
@@ -45,13 +38,13 @@ fn args(server: &TestServer, dir: &std::path::Path, extra: &[&str]) -> LoadArgs 
         "30".into(),
     ];
     argv.extend(extra.iter().map(|s| s.to_string()));
-    Cli::parse_from(argv).load
+    LoadArgs::parse_from(argv)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_scenario_issues_exactly_its_budget_and_writes_reports() {
-    let server = TestServer::start("load-token", |_| {}).await;
-    server.add_concert(1).await;
+    let server = TestServer::start("load-token").await;
+    server.add_concert(1);
     let dir = tempdir("load-token");
     let summary = load::run(args(
         &server,
@@ -90,8 +83,8 @@ async fn the_token_scenario_issues_exactly_its_budget_and_writes_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_open_model_sends_its_budget_of_status_polls_with_tokens() {
-    let server = TestServer::start("load-open", |_| {}).await;
-    server.add_concert(1).await;
+    let server = TestServer::start("load-open").await;
+    server.add_concert(1);
     let dir = tempdir("load-open");
     let summary = load::run(args(
         &server,
@@ -122,20 +115,20 @@ async fn the_open_model_sends_its_budget_of_status_polls_with_tokens() {
 async fn a_target_off_this_machine_is_refused() {
     let dir = tempdir("load-refused");
     let catalog = one_concert_catalog(&dir);
-    let cli = Cli::parse_from([
-        "load",
+    let args = LoadArgs::parse_from([
+        "concert-queue-load",
         "--target",
         "http://192.0.2.1:8080",
         "--catalog",
         &catalog.display().to_string(),
     ]);
-    let err = load::run(cli.load).await.unwrap_err();
+    let err = load::run(args).await.unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(helpers::unique_prefix(name).replace(':', "-"));
+    let dir = std::env::temp_dir().join(support::unique_prefix(name).replace(':', "-"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn charts_render_as_svg() {
-        let mut h = crate::load::record::new_histogram();
+        let mut h = crate::record::new_histogram();
         for v in 1..1000 {
             h.record(v * 10).unwrap();
         }

@@ -6,10 +6,10 @@
 # medians. The server runs on 127.0.0.1 under its own Redis prefix and MySQL database,
 # both deleted at the end; every report is kept under --out.
 #
-# usage: scripts/perf-seed-scenario.sh [--seconds 180] [--open-seconds 60] [--repeats 5]
+# usage: scripts/perf/seed-scenario.sh [--seconds 180] [--open-seconds 60] [--repeats 5]
 #                                      [--rate 5000] [--out DIR]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 SECONDS_PER_RUN=180 OPEN_SECONDS=60 REPEATS=5 RATE=5000
 OUT="target/perf/seed-scenario-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -25,11 +25,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-source scripts/lib/perf-common.sh
+source scripts/perf/lib/perf-common.sh
 mkdir -p "$OUT"
 own_database "cq_perf_$$"
 
-cargo build --release --quiet --bin concert-queue
+build_server
+build_load
 
 SERVER_PID="" SERVER_URL=""
 start_server() { # prefix
@@ -39,8 +40,8 @@ start_server() { # prefix
   export REDIS_URL REDIS_KEY_PREFIX="$prefix" MYSQL_URL="$PERF_MYSQL_URL" \
     TOKEN_SECRET="seed-scenario-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 \
     QUEUE_MAX_ACTIVE=1000000 QUEUE_ADMIT_PER_SEC=100000 BIND_ADDR="127.0.0.1:$port" RUST_LOG=warn
-  "$BIN" seed --catalog bench-data/catalog.json >"$OUT/seed-$prefix.log" 2>&1
-  "$BIN" serve >"$OUT/server-$prefix.log" 2>&1 &
+  "$SERVER_BIN" seed --catalog bench-data/catalog.json >"$OUT/seed-$prefix.log" 2>&1
+  "$SERVER_BIN" serve >"$OUT/server-$prefix.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   SERVER_URL="http://127.0.0.1:$port"
@@ -52,7 +53,7 @@ run() { # name load-args...
   local name="$1"; shift
   for i in $(seq "$REPEATS"); do
     echo "== $name, run $i of $REPEATS"
-    "$BIN" load --target "$SERVER_URL" --title "seed scenario: $name (run $i)" \
+    "$LOAD_BIN" --target "$SERVER_URL" --title "seed scenario: $name (run $i)" \
       --html "$OUT/$name-$i.html" --json "$OUT/$name-$i.json" "$@" > "$OUT/$name-$i.txt"
     grep -E '^all ' "$OUT/$name-$i.txt"
   done
@@ -66,7 +67,7 @@ run "mix-open-$RATE" --scenario mix --model open --rate "$RATE" --users 512 --se
 stop_server
 for i in $(seq "$REPEATS"); do # every flow run needs seats to sell: a fresh catalog each
   start_server "perfseedflow$$r$i"
-  "$BIN" load --target "$SERVER_URL" --scenario flow --users 350 --seconds "$OPEN_SECONDS" \
+  "$LOAD_BIN" --target "$SERVER_URL" --scenario flow --users 350 --seconds "$OPEN_SECONDS" \
     --title "seed scenario: flow-350 (run $i)" --html "$OUT/flow-350-$i.html" \
     --json "$OUT/flow-350-$i.json" > "$OUT/flow-350-$i.txt"
   grep -E '^(all |booking flows)' "$OUT/flow-350-$i.txt"

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::seq::IndexedRandom;
 use rand::Rng;
 
-use crate::catalog::CatalogFile as Catalog;
+use crate::catalog::Catalog;
 
 /// One concert and its schedules.
 #[derive(Clone, Debug)]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Where the time goes under the seed mix (issue 5: "profile it: perf, flamegraph, INFO
-# commandstats usec_per_call per script"). Starts a redis-server of its own (a free port,
+# Where the time goes under the seed mix: CPU per process, perf flamegraphs, Redis INFO
+# commandstats and usec per call per script. Starts a redis-server of its own (a free port,
 # no persistence; --shared-redis uses REDIS_URL's instead, with deltas only), seeds
 # bench-data/catalog.json under its own prefix and MySQL database, starts the server, then:
 #
@@ -20,11 +20,11 @@
 # run-1-summary.json, profile.txt (the tables), server-flamegraph.svg,
 # redis-flamegraph.svg, *.folded, scripts.sha, slowlog.json.
 #
-# usage: scripts/perf-profile.sh [--seconds 60] [--users 730] [--perf-freq 99]
+# usage: scripts/perf/profile.sh [--seconds 60] [--users 730] [--perf-freq 99]
 #                                [--slowlog-seconds 2] [--no-perf] [--shared-redis]
 #                                [--fanout pipeline] [--out DIR]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 ARGS="$*"
 SECONDS_PER_RUN=60 USERS=730 PERF_FREQ=99 SLOWLOG_SECONDS=2 PERF=1 SHARED_REDIS=0 FANOUT=""
@@ -45,7 +45,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$SECONDS_PER_RUN" -ge 12 ] || { echo "--seconds must be at least 12" >&2; exit 2; }
 
-source scripts/lib/perf-common.sh
+source scripts/perf/lib/perf-common.sh
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 own_database "cq_prof_$$"
@@ -53,7 +53,8 @@ INFERNO_ROOT="$HOME/.cache/concert-queue/inferno"
 
 STARTED=$(date -u +%FT%TZ)
 echo "== building (release)"
-cargo build --release --quiet --bin concert-queue --example load_script
+build_server --example load_script
+build_load
 target/release/examples/load_script --list > "$OUT/scripts.sha"
 
 if [ "$PERF" = 1 ] && ! [ -x "$INFERNO_ROOT/bin/inferno-flamegraph" ]; then
@@ -76,8 +77,8 @@ export REDIS_URL REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="$PERF_MYSQL_URL" \
   TOKEN_SECRET="perf-profile-secret-$PREFIX" TOKEN_RATE_LIMIT_PER_SEC=0 \
   QUEUE_MAX_ACTIVE=1000000 QUEUE_ADMIT_PER_SEC=100000 BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=warn
 [ -n "$FANOUT" ] && export SCRIPT_FANOUT="$FANOUT"
-"$BIN" seed --catalog bench-data/catalog.json > "$OUT/seed.log" 2>&1
-"$BIN" serve > "$OUT/server.log" 2>&1 &
+"$SERVER_BIN" seed --catalog bench-data/catalog.json > "$OUT/seed.log" 2>&1
+"$SERVER_BIN" serve > "$OUT/server.log" 2>&1 &
 SERVER_PID=$!
 # The server goes first in PIDS, so it stops before a Redis this script started.
 PIDS=("$SERVER_PID" "${PIDS[@]}")
@@ -106,8 +107,8 @@ snapshot() { # name load-pid
 }
 
 start_load() { # name
-  "$BIN" load --target "$SERVER_URL" --scenario mix --users "$USERS" --seconds "$SECONDS_PER_RUN" \
-    --title "perf-profile: $1" --html "$OUT/$1.html" --json "$OUT/$1.json" > "$OUT/$1.txt" 2>&1 &
+  "$LOAD_BIN" --target "$SERVER_URL" --scenario mix --users "$USERS" --seconds "$SECONDS_PER_RUN" \
+    --title "profile: $1" --html "$OUT/$1.html" --json "$OUT/$1.json" > "$OUT/$1.txt" 2>&1 &
   LOAD_PID=$!
 }
 
@@ -161,11 +162,11 @@ if [ "$PERF" = 1 ]; then
 fi
 
 {
-  echo "command: scripts/perf-profile.sh $ARGS"
+  echo "command: scripts/perf/profile.sh $ARGS"
   echo "started: $STARTED; report: $(date -u +%FT%TZ)"
   echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB; $(uname -srm); $(redis-server --version | cut -d' ' -f3)"
   grep -E '^all ' "$OUT/run-1.txt" | sed 's/^/run 1: /'
-  python3 scripts/lib/profile_report.py "$OUT" run-1
+  python3 scripts/perf/lib/profile_report.py "$OUT" run-1
   for who in server redis; do
     [ -s "$OUT/$who.folded" ] || continue
     echo

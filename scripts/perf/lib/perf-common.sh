@@ -1,16 +1,24 @@
-# Shared by the perf scripts (sourced, not run): the loopback Redis from REDIS_URL, a
-# redis-cli on it, the servers and key prefixes a script started (ended and deleted on
-# exit, as is the MySQL database of `own_database`), a free port, and waiting for a URL
-# to answer.
+# Shared by the perf scripts (sourced, not run, from the repository root): the two release
+# binaries and how to build them, the loopback Redis from REDIS_URL, a redis-cli on it, the
+# servers and key prefixes a script started (ended and deleted on exit, as is the MySQL
+# database of `own_database`), a free port, and waiting for a URL to answer.
 
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 hostport="${REDIS_URL#redis://}"; hostport="${hostport%%/*}"; hostport="${hostport##*@}"
 REDIS_HOST="${hostport%%:*}"; REDIS_PORT="${hostport##*:}"
 case "$REDIS_HOST" in 127.*|localhost) ;; *) echo "REDIS_URL must be on loopback" >&2; exit 2 ;; esac
-BIN=target/release/concert-queue
+SERVER_BIN=target/release/concert-queue    # serve, seed, flush
+LOAD_BIN=target/release/concert-queue-load  # the load tool (benches/load)
 PIDS=()
 PREFIXES=()
 DATABASE=""
+
+# Builds what a script runs (release): the server, with the engine's examples given as
+# arguments (e.g. --example load_script), and/or the load tool. Two cargo runs, not one, so
+# each is built with exactly the dependency features it has on its own (cargo unifies the
+# features of the packages built together), as `cargo build --release` builds the server.
+build_server() { cargo build --release --quiet -p concert-queue --bin concert-queue "$@"; }
+build_load() { cargo build --release --quiet -p concert-queue-load; }
 
 rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 5's flush target (>= 10,000 confirmed reservations/s into MySQL and Kafka): real
-# payments fill the outbox first, then `concert-queue flush --once` drains it, timed.
+# The flush worker's throughput (target: >= 10,000 confirmed reservations/s into MySQL
+# and Kafka): real payments fill the outbox, then `concert-queue flush --once` drains it.
 #   1. a catalog of SEATS seats (generated; 50 per schedule, 10 schedules per concert);
 #   2. a concert-queue on 127.0.0.1 (own Redis prefix and MySQL database) and the load
 #      tool's booking flow until the seats are sold (or --fill-seconds pass);
@@ -15,11 +15,11 @@
 # Redis keys and the MySQL databases are deleted at the end; the Kafka topics are left (a
 # few MB each; delete them with your broker's tools if you mind).
 #
-# usage: scripts/perf-flush.sh [--seats 100000] [--users 350] [--fill-seconds 180] [--out DIR]
+# usage: scripts/perf/flush.sh [--seats 100000] [--users 350] [--fill-seconds 180] [--out DIR]
 #          [--keep-outbox NAME | --from-outbox NAME] [--drain-with LABEL=BINARY]... [--repeats 1]
 #          [--flush-env VAR=VALUE]...
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 SEATS=100000 USERS=350 FILL_SECONDS=180 KEEP="" FROM="" REPEATS=1
 DRAINERS=() FLUSH_ENV=()
@@ -35,22 +35,23 @@ while [ $# -gt 0 ]; do
     --drain-with) DRAINERS+=("$2"); shift 2 ;;
     --repeats) REPEATS="$2"; shift 2 ;;
     --flush-env) FLUSH_ENV+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 
-source scripts/lib/perf-common.sh
+source scripts/perf/lib/perf-common.sh
 mkdir -p "$OUT"
 PREFIX="perfflush$$"
 PREFIXES+=("$PREFIX")
 MYSQL_BASE="${MYSQL_URL:-mysql://root@127.0.0.1:3306/concert_queue}"
 export REDIS_URL TOKEN_RATE_LIMIT_PER_SEC=0 QUEUE_MAX_ACTIVE=1000000 \
   QUEUE_ADMIT_PER_SEC=100000 FLUSH_METRICS_ADDR=off
-[ ${#DRAINERS[@]} -eq 0 ] && DRAINERS=("current=$BIN")
+[ ${#DRAINERS[@]} -eq 0 ] && DRAINERS=("current=$SERVER_BIN")
 [ -n "$KEEP" ] && [ -n "$FROM" ] && { echo "--keep-outbox and --from-outbox exclude each other" >&2; exit 2; }
 
-cargo build --release --quiet --bin concert-queue
+build_server
+[ -n "$FROM" ] || build_load
 
 if [ -n "$FROM" ]; then
   TEMPLATE="perfflush-saved:$FROM"
@@ -75,14 +76,14 @@ PY
   echo "== seeding $SEATS seats, selling them through the booking flow ($USERS users, at most $FILL_SECONDS s)"
   export REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="$PERF_MYSQL_URL" \
     TOKEN_SECRET="perf-flush-secret-$PREFIX" RUST_LOG=warn
-  "$BIN" seed --catalog "$OUT/catalog.json" > "$OUT/seed.log" 2>&1
+  "$SERVER_BIN" seed --catalog "$OUT/catalog.json" > "$OUT/seed.log" 2>&1
   PORT=$(free_port)
-  BIND_ADDR="127.0.0.1:$PORT" "$BIN" serve > "$OUT/server.log" 2>&1 &
+  BIND_ADDR="127.0.0.1:$PORT" "$SERVER_BIN" serve > "$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   wait_for "http://127.0.0.1:$PORT/health"
-  "$BIN" load --target "http://127.0.0.1:$PORT" --scenario flow --users "$USERS" \
-    --seconds "$FILL_SECONDS" --catalog "$OUT/catalog.json" --title "perf-flush: filling the outbox" \
+  "$LOAD_BIN" --target "http://127.0.0.1:$PORT" --scenario flow --users "$USERS" \
+    --seconds "$FILL_SECONDS" --catalog "$OUT/catalog.json" --title "flush: filling the outbox" \
     --html "$OUT/fill.html" --json "$OUT/fill.json" > "$OUT/fill.txt" &
   LOAD_PID=$!
   PIDS+=("$LOAD_PID")
@@ -140,5 +141,5 @@ for run in $(seq "$REPEATS"); do
     sed 's/\x1b\[[0-9;]*m//g' "$OUT/flush-$n.log" | grep -o 'stages=.*' | tail -1 | sed 's/^/    /' || true
   done
 done
-echo "(start-up included; issue 5 target: >= 10000 reservations/s)"
+echo "(start-up included; target: >= 10000 reservations/s)"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%FT%TZ); reports: $OUT"

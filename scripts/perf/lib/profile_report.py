@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The tables of scripts/perf-profile.sh, from the snapshots it took (run, not imported).
+"""The tables of scripts/perf/profile.sh, from the snapshots it took (run, not imported).
 
 usage: profile_report.py OUT_DIR RUN    (RUN: the snapshot pair RUN-a.* / RUN-b.*)
 

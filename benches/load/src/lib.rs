@@ -1,11 +1,13 @@
-//! `concert-queue load`: replays the seed report's JMeter scenario against a running
-//! server on this machine and reports throughput, mean, p50, p95, p99, max and error rate,
-//! overall and per endpoint, as text, JSON and a self-contained HTML page with charts.
+//! `concert-queue-load`: replays the seed report's JMeter scenario against a running
+//! concert-queue server on this machine and reports throughput, mean, p50, p95, p99, max
+//! and error rate, overall and per endpoint, as text, JSON and a self-contained HTML page
+//! with charts. It talks to the server over HTTP only and links nothing of the engine.
 //!
 //! Models: `closed` (N virtual users, each sending as soon as answered, like JMeter) and
 //! `open` (a fixed arrival rate, latency measured from the intended send time).
 //! Scenarios: `mix` (the seed's six APIs, `--weights`), `token`, `status`, `flow`.
 
+pub mod catalog;
 pub mod charts;
 pub mod client;
 pub mod closed;
@@ -57,8 +59,13 @@ pub enum Scenario {
     Flow,
 }
 
-/// Flags of `concert-queue load`.
-#[derive(clap::Args, Debug, Clone)]
+/// Flags of `concert-queue-load`.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "concert-queue-load",
+    version,
+    about = "Load a concert-queue server on this machine and report (see docs/performance.md)"
+)]
 pub struct LoadArgs {
     /// The server's base URL; loopback addresses only.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -257,7 +264,7 @@ fn title(args: &LoadArgs) -> String {
         let scenario = format!("{:?}", args.scenario).to_lowercase();
         let model = format!("{:?}", args.model).to_lowercase();
         format!(
-            "concert-queue load: {scenario} scenario, {model} model, {load}, {} s",
+            "concert-queue-load: {scenario} scenario, {model} model, {load}, {} s",
             args.seconds
         )
     })

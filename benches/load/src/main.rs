@@ -1,0 +1,31 @@
+//! The `concert-queue-load` binary: the load tool's command line (flags in `LoadArgs`).
+
+use anyhow::Context;
+use clap::Parser;
+use concert_queue_load::LoadArgs;
+
+/// mimalloc, as the server uses: the generator shares the machine's cores with the server
+/// it measures, so its own allocations should cost as little.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    let args = LoadArgs::parse();
+    let summary = runtime()?.block_on(concert_queue_load::run(args))?;
+    print!("{}", summary.text());
+    Ok(())
+}
+
+/// The tokio runtime TOKIO_RUNTIME asks for, as the server reads it: `current_thread`, or
+/// multi-threaded (TOKIO_WORKER_THREADS workers, one per core by default).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match std::env::var("TOKIO_RUNTIME").as_deref() {
+        Ok("current_thread") => tokio::runtime::Builder::new_current_thread(),
+        Ok("multi_thread") | Ok("") | Err(_) => tokio::runtime::Builder::new_multi_thread(),
+        Ok(other) => anyhow::bail!("TOKIO_RUNTIME={other:?}: use current_thread or multi_thread"),
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")
+}
