@@ -5,6 +5,7 @@
 mod helpers;
 
 mod contract;
+mod layout;
 mod limits;
 mod settings;
 mod smoke;
