@@ -1,9 +1,11 @@
 -- Hold one seat for an ACTIVE buyer: checks the token, the seat, that nobody else holds or
 -- bought it (a lapsed hold counts as free) and the buyer's limit per schedule, then holds it.
+-- A seat this buyer already holds (live) answers that hold again, writing nothing, so a
+-- retry after a lost answer is safe.
 -- KEYS: 1 q:active, 2 q:active_seq, 3 seats, 4 held, 5 holds, 6 sold, 7 user holds, 8 res:seq
 -- ARGV: 1 user, 2 token seq, 3 tag, 4 concert, 5 schedule, 6 seat, 7 hold_ttl_ms,
 --       8 holds_per_user, 9 retention_ms
--- Returns {reservationId, price, expiresMs}
+-- Returns {reservationId, price, expiresMs, created (1 new hold, 0 the buyer's live hold)}
 local active, active_seq, seats, held, holds, sold, user_holds, res_seq =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local user, seq, tag, concert, schedule, seat =
@@ -28,6 +30,10 @@ local previous = redis.call('HGET', held, seat)
 if previous then
   local until_ms = tonumber(redis.call('ZSCORE', holds, previous))
   if until_ms and until_ms > now_ms then
+    local mine = redis.call('HMGET', reservation_key(tag, previous), 'user', 'price')
+    if mine[1] == user then
+      return {previous, tonumber(mine[2]), until_ms, 0}
+    end
     return redis.error_reply('SEAT_UNAVAILABLE seat is held')
   end
 end
@@ -59,4 +65,4 @@ record_hold(reservation_key(tag, id), id, user, concert, schedule, seat, price, 
 redis.call('HSET', held, seat, id)
 redis.call('ZADD', holds, int(expires), id)
 redis.call('ZADD', user_holds, int(expires), id)
-return {id, tonumber(price), expires}
+return {id, tonumber(price), expires, 1}

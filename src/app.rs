@@ -1,19 +1,23 @@
 //! The application state shared by every request: configuration, Redis, the queue,
-//! booking, the cached catalog, the token issuance limiter and the metrics handle.
+//! booking, the cached catalog, who callers are (`AUTH_MODE`), the fairness limits (each
+//! client's budget, the server-wide token limiter, the pace of status polls) and the
+//! metrics handle.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::auth::{AuthMode, JwtVerifier};
 use crate::booking::{Booking, BookingSettings};
 use crate::catalog::CatalogCache;
 use crate::config::Config;
 use crate::http::error::ApiError;
-use crate::queue::{Queue, QueueSettings, TokenSigner};
+use crate::limits::{ClientBudget, ClientKey, PollPacer};
+use crate::queue::{Claims, Queue, QueueSettings, QueueState, TokenSigner};
 use crate::store::Store;
 
 pub struct App {
@@ -22,15 +26,24 @@ pub struct App {
     pub queue: Queue,
     pub booking: Booking,
     pub catalog: CatalogCache,
+    /// Present exactly in `AUTH_MODE=jwt`.
+    jwt: Option<JwtVerifier>,
+    client_budget: Option<ClientBudget>,
     token_limiter: Option<DefaultDirectRateLimiter>,
+    poll_pacer: Option<PollPacer>,
     pub metrics: PrometheusHandle,
 }
 
 impl App {
     /// Builds the state; connects to Redis and MySQL lazily, so an outage of either does not
-    /// stop start-up.
+    /// stop start-up. Refuses an unset `AUTH_MODE` on a non-loopback `BIND_ADDR`, and a
+    /// `jwt` mode without usable keys.
     pub async fn build(config: Config) -> anyhow::Result<Arc<App>> {
         config.validate()?;
+        let jwt = match crate::auth::effective_mode(config.auth_mode, config.bind_addr)? {
+            AuthMode::Jwt => Some(JwtVerifier::from_config(&config)?),
+            AuthMode::None => None,
+        };
         let store = Store::from_config(&config).await?;
         let queue = Queue::new(
             store.clone(),
@@ -42,28 +55,83 @@ impl App {
         let token_limiter = NonZeroU32::new(config.token_rate_limit_per_sec)
             .map(|rate| RateLimiter::direct(Quota::per_second(rate)));
         Ok(Arc::new(App {
+            client_budget: ClientBudget::new(
+                config.client_rate_limit_per_sec,
+                config.client_rate_limit_burst,
+            ),
+            poll_pacer: PollPacer::new(config.poll_min_interval_factor),
             config,
             store,
             queue,
             booking,
             catalog,
+            jwt,
             token_limiter,
             metrics: crate::metrics::handle(),
         }))
     }
 
-    /// 429 with a Retry-After when token issuance is over its rate.
+    /// The JWT verifier, in `AUTH_MODE=jwt` only.
+    pub fn jwt(&self) -> Option<&JwtVerifier> {
+        self.jwt.as_ref()
+    }
+
+    pub fn client_budget(&self) -> Option<&ClientBudget> {
+        self.client_budget.as_ref()
+    }
+
+    /// 429 with a Retry-After when `client` is over its own budget; the server-wide limiter
+    /// is not touched then.
+    pub fn check_client_budget(&self, client: &ClientKey) -> Result<(), ApiError> {
+        let Some(budget) = &self.client_budget else {
+            return Ok(());
+        };
+        budget.check(client).map_err(|retry_after| {
+            metrics::counter!("rate_limited_total", "route" => "POST /api/queue/token", "limit" => "client")
+                .increment(1);
+            ApiError::RateLimited { retry_after }
+        })
+    }
+
+    /// 429 with a Retry-After when token issuance is over its server-wide rate.
     pub fn check_token_rate_limit(&self) -> Result<(), ApiError> {
         let Some(limiter) = &self.token_limiter else {
             return Ok(());
         };
         limiter.check().map_err(|not_until| {
-            metrics::counter!("rate_limited_total", "route" => "POST /api/queue/token")
+            metrics::counter!("rate_limited_total", "route" => "POST /api/queue/token", "limit" => "server")
                 .increment(1);
             ApiError::RateLimited {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
             }
         })
+    }
+
+    /// 429 with a Retry-After when a token polls sooner than its advice allows, decided in
+    /// process; returns the instant the poll was admitted at.
+    pub fn admit_poll(&self, claims: &Claims) -> Result<Instant, ApiError> {
+        let now = Instant::now();
+        if let Some(pacer) = &self.poll_pacer {
+            pacer.admit(claims, now).map_err(|retry_after| {
+                metrics::counter!("rate_limited_total", "route" => "GET /api/queue/status", "limit" => "poll")
+                    .increment(1);
+                ApiError::RateLimited { retry_after }
+            })?;
+        }
+        Ok(now)
+    }
+
+    /// The `pollAfterMs` advice for a token's answer (WAITING only), remembered for pacing
+    /// its next poll.
+    pub fn advise_poll(&self, claims: &Claims, state: &QueueState, at: Instant) -> Option<u64> {
+        let advice = self.queue.poll_after(state);
+        if let Some(pacer) = &self.poll_pacer {
+            match advice {
+                Some(advised) => pacer.answered_waiting(claims, at, advised),
+                None => pacer.forget(claims),
+            }
+        }
+        advice.map(|a| a.as_millis() as u64)
     }
 
     pub fn record_request(&self, route: &'static str, status: u16, elapsed: Duration) {

@@ -74,6 +74,39 @@ pub struct Config {
     /// Token requests per second per server before 429; 0 turns the limiter off.
     #[arg(long, env = "TOKEN_RATE_LIMIT_PER_SEC", default_value_t = 100)]
     pub token_rate_limit_per_sec: u32,
+    /// Who the user is: `none` (whoever the body or path says; the default only when
+    /// BIND_ADDR is a loopback address, and `serve` refuses to start unset elsewhere) or
+    /// `jwt` (the `sub` of a verified JWT).
+    #[arg(long, env = "AUTH_MODE", value_enum)]
+    pub auth_mode: Option<crate::auth::AuthMode>,
+    /// AUTH_MODE=jwt: the HS256 key of the platform's JWTs, at least 32 bytes.
+    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
+    pub auth_jwt_secret: Option<String>,
+    /// AUTH_MODE=jwt: a JWKS file with the RS256 / ES256 public keys, picked by `kid`.
+    #[arg(long, env = "AUTH_JWKS_FILE")]
+    pub auth_jwks_file: Option<std::path::PathBuf>,
+    /// AUTH_MODE=jwt: the `iss` every JWT must carry (not checked when unset).
+    #[arg(long, env = "AUTH_JWT_ISSUER")]
+    pub auth_jwt_issuer: Option<String>,
+    /// AUTH_MODE=jwt: the `aud` every JWT must carry (not checked when unset).
+    #[arg(long, env = "AUTH_JWT_AUDIENCE")]
+    pub auth_jwt_audience: Option<String>,
+    /// Token requests per second per client (the verified user in jwt mode, the client IP
+    /// otherwise) before 429; over it, nothing is drawn from the server-wide limiter. 0
+    /// turns it off.
+    #[arg(long, env = "CLIENT_RATE_LIMIT_PER_SEC", default_value_t = 2)]
+    pub client_rate_limit_per_sec: u32,
+    /// Token requests one client may send at once before its per-second rate applies.
+    #[arg(long, env = "CLIENT_RATE_LIMIT_BURST", default_value_t = 10)]
+    pub client_rate_limit_burst: u32,
+    /// Proxies in front of the server that append to X-Forwarded-For: the client IP is the
+    /// entry this many from the right; 0 uses the peer address.
+    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: usize,
+    /// A WAITING token polling sooner than this times its pollAfterMs gets 429 (checked
+    /// per server); 0 turns that off; at most 1.
+    #[arg(long, env = "POLL_MIN_INTERVAL_FACTOR", default_value_t = 0.5)]
+    pub poll_min_interval_factor: f64,
     /// How often each server runs the admission script for every concert, in milliseconds.
     #[arg(long = "activation-tick-ms", env = "ACTIVATION_TICK_MS", default_value = "100", value_parser = millis)]
     pub activation_tick: Duration,
@@ -145,6 +178,13 @@ pub struct Config {
     /// Largest single wallet charge in won (400 INVALID_AMOUNT beyond; at most 10^12).
     #[arg(long, env = "CHARGE_MAX", default_value_t = 10_000_000)]
     pub charge_max: u64,
+    /// Charges one wallet may take per minute, across all servers (replays of an
+    /// Idempotency-Key excepted); 0: no budget.
+    #[arg(long, env = "CHARGES_PER_USER_PER_MIN", default_value_t = 10)]
+    pub charges_per_user_per_min: u32,
+    /// Idempotency-Key answers kept per user; a new key beyond evicts the oldest.
+    #[arg(long, env = "IDEMPOTENCY_KEYS_PER_USER", default_value_t = 100)]
+    pub idempotency_keys_per_user: u32,
     /// How often the background sweeper ends lapsed holds, in milliseconds (an
     /// optimisation only).
     #[arg(long = "hold-sweep-ms", env = "HOLD_SWEEP_MS", default_value = "1000", value_parser = millis)]
@@ -267,6 +307,18 @@ impl Config {
         if !(1..=MAX_CHARGE_LIMIT).contains(&self.charge_max) {
             bail!("CHARGE_MAX must be between 1 and {MAX_CHARGE_LIMIT}");
         }
+        if self.client_rate_limit_per_sec > 0 && self.client_rate_limit_burst == 0 {
+            bail!("CLIENT_RATE_LIMIT_BURST must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.poll_min_interval_factor) {
+            bail!("POLL_MIN_INTERVAL_FACTOR must be between 0 and 1");
+        }
+        if self.trusted_proxy_hops > 16 {
+            bail!("TRUSTED_PROXY_HOPS must be at most 16");
+        }
+        if self.idempotency_keys_per_user == 0 {
+            bail!("IDEMPOTENCY_KEYS_PER_USER must be at least 1");
+        }
         if self.hold_sweep_interval.is_zero() || self.mysql_timeout.is_zero() {
             bail!("HOLD_SWEEP_MS and MYSQL_TIMEOUT_MS must be positive");
         }
@@ -372,6 +424,41 @@ mod tests {
         assert_eq!(c.hold_sweep_interval, Duration::from_millis(1000));
         assert_eq!(c.mysql_timeout, Duration::from_millis(2000));
         assert_eq!(c.script_fanout, crate::store::Fanout::Pipeline);
+        assert_eq!(c.auth_mode, None);
+        assert_eq!(c.client_rate_limit_per_sec, 2);
+        assert_eq!(c.client_rate_limit_burst, 10);
+        assert_eq!(c.trusted_proxy_hops, 0);
+        assert_eq!(c.poll_min_interval_factor, 0.5);
+        assert_eq!(c.charges_per_user_per_min, 10);
+        assert_eq!(c.idempotency_keys_per_user, 100);
+    }
+
+    #[test]
+    fn identity_and_fairness_settings_come_from_the_environment() {
+        let c = from(&[
+            ("AUTH_MODE", "jwt"),
+            ("AUTH_JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes"),
+            ("AUTH_JWT_ISSUER", "https://login.example"),
+            ("CLIENT_RATE_LIMIT_PER_SEC", "5"),
+            ("TRUSTED_PROXY_HOPS", "2"),
+            ("POLL_MIN_INTERVAL_FACTOR", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.auth_mode, Some(crate::auth::AuthMode::Jwt));
+        assert_eq!(c.auth_jwt_issuer.as_deref(), Some("https://login.example"));
+        assert_eq!(c.client_rate_limit_per_sec, 5);
+        assert_eq!(c.trusted_proxy_hops, 2);
+        assert_eq!(c.poll_min_interval_factor, 0.0);
+        for (name, value) in [
+            ("AUTH_MODE", "oauth"),
+            ("POLL_MIN_INTERVAL_FACTOR", "1.5"),
+            ("POLL_MIN_INTERVAL_FACTOR", "-0.1"),
+            ("POLL_MIN_INTERVAL_FACTOR", "NaN"),
+            ("CLIENT_RATE_LIMIT_BURST", "0"),
+            ("IDEMPOTENCY_KEYS_PER_USER", "0"),
+        ] {
+            assert!(from(&[(name, value)]).is_err(), "{name}={value}");
+        }
     }
 
     #[test]

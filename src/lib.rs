@@ -3,6 +3,7 @@
 //! the JSON API; MySQL holds the catalog.
 
 pub mod app;
+pub mod auth;
 pub mod booking;
 pub mod catalog;
 pub mod commands;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod flush;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod periodic;
 pub mod queue;
@@ -24,8 +26,8 @@ use tokio::sync::watch;
 
 pub use config::Config;
 
-/// Runs the server on `listener` (its background ticker, hold sweeper and catalog
-/// migrations included) until `shutdown` resolves, then drains in-flight requests and
+/// Runs the server on `listener` (its background ticker, hold sweeper, client budget sweep
+/// and catalog migrations included) until `shutdown` resolves, then drains in-flight requests and
 /// returns.
 pub async fn run(
     listener: TcpListener,
@@ -44,6 +46,11 @@ pub async fn run(
         stopped.clone(),
         booking::sweeper::HoldSweeper::new(app.clone()),
     ));
+    let client_budgets = tokio::spawn(periodic::run_every(
+        limits::budget::SWEEP_EVERY,
+        stopped.clone(),
+        limits::ClientBudgetSweep(app.clone()),
+    ));
     let migrations = tokio::spawn(db::migrate_when_reachable(
         app.config.mysql_url.clone(),
         app.config.mysql_timeout,
@@ -51,7 +58,7 @@ pub async fn run(
     ));
     let served = http::serve(listener, app.clone(), shutdown).await;
     let _ = stop.send(true);
-    let _ = tokio::join!(ticker, sweeper, migrations);
+    let _ = tokio::join!(ticker, sweeper, client_budgets, migrations);
     app.catalog.close().await;
     served
 }

@@ -2,7 +2,7 @@
 //! library's commands (src/commands/) on the runtime its settings ask for.
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use concert_queue::commands::{self, Flush, Restore, Seed, Serve};
+use concert_queue::commands::{self, DevJwt, Flush, Restore, Seed, Serve};
 use concert_queue::Config;
 
 /// mimalloc rather than glibc malloc (feature `mimalloc`, on by default; measured in
@@ -28,6 +28,7 @@ enum Command {
     Seed(Seed),
     Flush(Flush),
     Restore(Restore),
+    DevJwt(DevJwt),
 }
 
 impl Command {
@@ -37,6 +38,7 @@ impl Command {
             Command::Seed(c) => &c.config,
             Command::Flush(c) => &c.config,
             Command::Restore(c) => &c.config,
+            Command::DevJwt(c) => &c.config,
         }
     }
 }
@@ -51,6 +53,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     let config = cli.command.config();
     config.validate()?;
+    if let Command::DevJwt(dev_jwt) = cli.command {
+        return dev_jwt.run();
+    }
     let runtime = concert_queue::runtime::build(config.tokio_runtime, config.tokio_worker_threads)?;
     runtime.block_on(async {
         tracing_subscriber::fmt()
@@ -65,6 +70,7 @@ fn main() -> anyhow::Result<()> {
             Command::Seed(seed) => seed.run(shutdown).await,
             Command::Flush(flush) => flush.run(shutdown).await,
             Command::Restore(restore) => restore.run(shutdown).await,
+            Command::DevJwt(_) => unreachable!("dev-jwt runs without a runtime"),
         }
     })
 }

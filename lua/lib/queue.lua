@@ -42,6 +42,17 @@ local function is_idle(score, now_slot, idle_ms)
   return (silent - 1) * SLOT_MS >= idle_ms
 end
 
+-- The line score of `user` while it waits and is live; nil when it is not in the line, or
+-- when it has been silent past the idle timeout: such a waiter is over however it comes
+-- back (its token reads EXPIRED, and joining again enters at the back). Writes nothing.
+local function live_line_score(line_key, user, now_slot, idle_ms)
+  local score = tonumber(redis.call('ZSCORE', line_key, user))
+  if score and is_idle(score, now_slot, idle_ms) then
+    return nil
+  end
+  return score
+end
+
 -- Records a sign of life of the waiter at `score`. Writes only when the second changed,
 -- so rapid polls cost no write.
 local function mark_present(line_key, user, score, now_slot)

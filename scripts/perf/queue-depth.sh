@@ -48,7 +48,7 @@ fill_and_start() { # depth
   echo "== filling $depth waiting tokens through issue_token (admission paused)"
   redis-benchmark -h "$REDIS_HOST" -p "$REDIS_PORT" -c 50 -n "$depth" -r 1000000000 -q \
     EVALSHA "$SHA" 7 "$tag:meta" "$tag:q:line" "$tag:q:active" "$tag:q:active_seq" \
-    "$tag:q:entries" "$tag:q:bucket" "$tag:q:stats" __rand_int__ 0 100 300000 25 | tr "\r" "\n" | tail -n 1
+    "$tag:q:entries" "$tag:q:bucket" "$tag:q:stats" __rand_int__ 0 100 300000 25 0 | tr "\r" "\n" | tail -n 1
   echo "   waiting now: $(rcli ZCARD "$tag:q:line")"
   port=$(free_port)
   env REDIS_URL="$REDIS_URL" REDIS_KEY_PREFIX="$prefix" BIND_ADDR="127.0.0.1:$port" \

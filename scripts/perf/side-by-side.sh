@@ -40,7 +40,7 @@ done
 source scripts/perf/lib/perf-common.sh
 
 # The server's defaults, which the benchmark passes to the script as the server would.
-MAX_ACTIVE=500 ADMIT_PER_SEC=100 TTL_MS=300000 BUCKET_CAPACITY=25
+MAX_ACTIVE=500 ADMIT_PER_SEC=100 TTL_MS=300000 BUCKET_CAPACITY=25 IDLE_MS=120000
 PREFIX="perfsbs$$"
 TAG="$PREFIX:{c:1}"
 QUEUE_KEYS=("$TAG:meta" "$TAG:q:line" "$TAG:q:active" "$TAG:q:active_seq" "$TAG:q:entries" "$TAG:q:bucket" "$TAG:q:stats")
@@ -69,7 +69,7 @@ echo "== 1. Redis ceiling: redis-benchmark, EVALSHA issue_token, $REDIS_CLIENTS 
 SHA=$(load_issue_token_script)
 reset_queue
 redis-benchmark -h "$REDIS_HOST" -p "$REDIS_PORT" -c "$REDIS_CLIENTS" -n "$REDIS_REQUESTS" -r 100000000 --csv \
-  EVALSHA "$SHA" 7 "${QUEUE_KEYS[@]}" __rand_int__ "$MAX_ACTIVE" "$ADMIT_PER_SEC" "$TTL_MS" "$BUCKET_CAPACITY" \
+  EVALSHA "$SHA" 7 "${QUEUE_KEYS[@]}" __rand_int__ "$MAX_ACTIVE" "$ADMIT_PER_SEC" "$TTL_MS" "$BUCKET_CAPACITY" "$IDLE_MS" \
   | tee "$OUT/redis-benchmark.csv"
 redis_column() { tail -n 1 "$OUT/redis-benchmark.csv" | awk -F'","' -v c="$1" '{gsub(/"/, "", $c); print $c}'; }
 REDIS_RPS=$(redis_column 2)

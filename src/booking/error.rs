@@ -36,6 +36,9 @@ pub enum BookingError {
     TokenNotActive,
     #[error("this resource belongs to another user")]
     Forbidden,
+    /// The wallet took its `CHARGES_PER_USER_PER_MIN`; the script says when the next fits.
+    #[error("this wallet's charge budget is spent for now")]
+    ChargeBudgetSpent { retry_after: std::time::Duration },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -56,11 +59,30 @@ impl BookingError {
         ("BALANCE_LIMIT", BookingError::BalanceLimit),
         ("TOKEN_NOT_ACTIVE", BookingError::TokenNotActive),
         ("FORBIDDEN", BookingError::Forbidden),
+        (
+            "RATE_LIMITED",
+            BookingError::ChargeBudgetSpent {
+                retry_after: std::time::Duration::ZERO,
+            },
+        ),
     ];
 }
 
 impl From<StoreError> for BookingError {
     fn from(err: StoreError) -> Self {
+        // `RATE_LIMITED <ms> ...`: the wait comes with the refusal.
+        if let StoreError::Code { code, detail } = &err {
+            if code == "RATE_LIMITED" {
+                let wait_ms = detail
+                    .split_whitespace()
+                    .next()
+                    .and_then(|ms| ms.parse::<u64>().ok())
+                    .unwrap_or(1000);
+                return BookingError::ChargeBudgetSpent {
+                    retry_after: std::time::Duration::from_millis(wait_ms),
+                };
+            }
+        }
         err.code()
             .and_then(|code| {
                 BookingError::SCRIPT_CODES

@@ -36,10 +36,12 @@ pub struct Seat {
     pub status: SeatStatus,
 }
 
-/// A new hold.
+/// A hold: a new one, or the buyer's own live hold of that seat again (a retry).
 #[derive(Clone, Debug)]
 pub struct Hold {
     pub reservation_id: String,
+    /// False when the seat was already this buyer's (live): the same hold, nothing written.
+    pub created: bool,
     pub schedule_id: u64,
     pub seat_no: u64,
     pub price: u64,
@@ -152,7 +154,8 @@ impl Booking {
         Ok(reply.chunks_exact(2).map(|c| (c[0], c[1])).collect())
     }
 
-    /// Holds one seat for the token's user.
+    /// Holds one seat for the token's user; a seat the user already holds (live) answers
+    /// that hold again.
     #[tracing::instrument(name = "hold_seat", skip(self, claims), fields(user_id = claims.user_id))]
     pub async fn hold_seat(
         &self,
@@ -175,10 +178,11 @@ impl Booking {
             .arg(ms(self.settings.hold_ttl))
             .arg(self.settings.holds_per_user)
             .arg(ms(RETENTION));
-        let (reservation_id, price, expires_at_ms): (String, u64, u64) =
+        let (reservation_id, price, expires_at_ms, created): (String, u64, u64, u8) =
             self.store.invoke(&invocation).await?;
         Ok(Hold {
             reservation_id,
+            created: created == 1,
             schedule_id,
             seat_no,
             price,

@@ -34,6 +34,10 @@ pub struct BookingSettings {
     pub holds_per_user: u64,
     pub hold_ttl: Duration,
     pub charge_max: u64,
+    /// Charges one wallet takes per minute, across servers; 0: no budget.
+    pub charges_per_user_per_min: u32,
+    /// Idempotency-Key answers kept per user (the oldest evicted beyond).
+    pub idempotency_keys_per_user: u32,
 }
 
 impl BookingSettings {
@@ -42,6 +46,8 @@ impl BookingSettings {
             holds_per_user: config.holds_per_user,
             hold_ttl: config.hold_ttl,
             charge_max: config.charge_max,
+            charges_per_user_per_min: config.charges_per_user_per_min,
+            idempotency_keys_per_user: config.idempotency_keys_per_user,
         }
     }
 }

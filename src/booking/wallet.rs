@@ -1,5 +1,5 @@
 //! Wallets: balances in Redis, charged by lua/charge_wallet.lua with an optional
-//! `Idempotency-Key`.
+//! `Idempotency-Key`, a charge budget per wallet and a bounded number of remembered keys.
 
 use super::{ms, Booking, BookingError, RETENTION};
 use crate::config::MAX_BALANCE;
@@ -28,7 +28,8 @@ impl Booking {
         Ok(balance.unwrap_or(0))
     }
 
-    /// Adds `amount` (1 to CHARGE_MAX) to the wallet, once per `idempotency_key`.
+    /// Adds `amount` (1 to CHARGE_MAX) to the wallet, once per `idempotency_key`, within
+    /// the wallet's charge budget.
     #[tracing::instrument(name = "charge_wallet", skip(self))]
     pub async fn charge(
         &self,
@@ -54,7 +55,9 @@ impl Booking {
             .arg(amount)
             .arg(MAX_BALANCE)
             .arg(idempotency_key.unwrap_or(""))
-            .arg(ms(RETENTION));
+            .arg(ms(RETENTION))
+            .arg(self.settings.charges_per_user_per_min)
+            .arg(self.settings.idempotency_keys_per_user);
         let (created, balance): (i64, u64) = self.store.invoke(&invocation).await?;
         Ok(Charge {
             balance,

@@ -361,6 +361,10 @@ pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<
             .ignore();
             pipe.pexpire(&idem, (IDEMPOTENCY_TTL_MS - age) as i64)
                 .ignore();
+            // The user's index of keys by age, which bounds them (lua/charge_wallet.lua).
+            let index = keys.charge_idempotency_index(e.user_id);
+            pipe.zadd(&index, key, e.created_at_ms).ignore();
+            pipe.pexpire(&index, IDEMPOTENCY_TTL_MS as i64).ignore();
             restored.idempotency_keys += 1;
         }
         send_if_full(store, &mut pipe).await?;

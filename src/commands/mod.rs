@@ -1,11 +1,14 @@
 //! The binary's subcommands, one file each, each a `run(self, shutdown)` over the library:
-//! `serve`, `seed`, `flush`, `restore`. main.rs only parses arguments and picks one.
+//! `serve`, `seed`, `flush`, `restore`, `dev-jwt`. main.rs only parses arguments and picks
+//! one.
 
+mod dev_jwt;
 mod flush;
 mod restore;
 mod seed;
 mod serve;
 
+pub use dev_jwt::DevJwt;
 pub use flush::Flush;
 pub use restore::Restore;
 pub use seed::Seed;

@@ -17,6 +17,8 @@ pub struct Serve {
 impl Serve {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let config = self.config;
+        let mode = crate::auth::effective_mode(config.auth_mode, config.bind_addr)?;
+        crate::auth::warn_about(config.auth_mode, config.bind_addr);
         if config.uses_dev_secret() {
             tracing::warn!(
                 "TOKEN_SECRET is the published development value; set your own in production"
@@ -25,7 +27,7 @@ impl Serve {
         let listener = tokio::net::TcpListener::bind(config.bind_addr)
             .await
             .with_context(|| format!("binding {}", config.bind_addr))?;
-        tracing::info!(addr = %listener.local_addr()?, "concert-queue serving");
+        tracing::info!(addr = %listener.local_addr()?, auth_mode = %mode, "concert-queue serving");
         crate::run(listener, config, shutdown).await
     }
 }

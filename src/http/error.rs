@@ -27,6 +27,9 @@ pub enum ApiError {
     Unavailable,
     #[error("missing, malformed or forged queue token")]
     InvalidToken,
+    /// `AUTH_MODE=jwt`: no user JWT, or one that is malformed, forged or expired.
+    #[error("missing, malformed, forged or expired user JWT")]
+    Unauthenticated,
     #[error("the queue token is not active for this concert")]
     TokenNotActive,
     #[error("this resource belongs to another user")]
@@ -78,7 +81,7 @@ impl ApiError {
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Unavailable | QueueFull => StatusCode::SERVICE_UNAVAILABLE,
-            InvalidToken => StatusCode::UNAUTHORIZED,
+            InvalidToken | Unauthenticated => StatusCode::UNAUTHORIZED,
             TokenNotActive | Forbidden => StatusCode::FORBIDDEN,
             SeatUnavailable | HoldLimit | HoldExpired | AlreadyConfirmed | NotHeld
             | IdempotencyConflict | BalanceLimit => StatusCode::CONFLICT,
@@ -98,6 +101,7 @@ impl ApiError {
             RateLimited { .. } => "RATE_LIMITED",
             Unavailable => "UNAVAILABLE",
             InvalidToken => "INVALID_TOKEN",
+            Unauthenticated => "UNAUTHENTICATED",
             TokenNotActive => "TOKEN_NOT_ACTIVE",
             Forbidden => "FORBIDDEN",
             ConcertNotFound => "CONCERT_NOT_FOUND",
@@ -169,6 +173,7 @@ impl From<BookingError> for ApiError {
             B::BalanceLimit => ApiError::BalanceLimit,
             B::TokenNotActive => ApiError::TokenNotActive,
             B::Forbidden => ApiError::Forbidden,
+            B::ChargeBudgetSpent { retry_after } => ApiError::RateLimited { retry_after },
             B::Store(store) => store.into(),
         }
     }

@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 
 use crate::app::App;
 use crate::http::error::ApiError;
+use crate::limits::PeerAddr;
 use response::Body;
 use router::Route;
 
@@ -55,7 +56,7 @@ pub async fn serve(
             _ = &mut shutdown => break,
             permit = permits.clone().acquire_owned() => permit.expect("semaphore never closes"),
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -68,8 +69,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: Request<Incoming>| {
             let app = app.clone();
+            req.extensions_mut().insert(PeerAddr(peer));
             async move { Ok::<_, Infallible>(handle(&app, req).await) }
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -127,7 +129,7 @@ async fn dispatch(
         Route::HoldSeat => reservations::hold_seat(app, req).await,
         Route::Reservation(id) => reservations::reservation(app, req, &id).await,
         Route::CancelReservation(id) => reservations::cancel(app, req, &id).await,
-        Route::Balance(id) => wallet::balance(app, id).await,
+        Route::Balance(id) => wallet::balance(app, req, id).await,
         Route::ChargeWallet(id) => wallet::charge(app, req, id).await,
         Route::Pay => payments::pay(app, req).await,
         Route::Health => Ok(ops::health(app).await),

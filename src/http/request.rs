@@ -1,13 +1,18 @@
-//! Reading requests: capped bodies, JSON decoding and the bearer token.
+//! Reading requests: capped bodies, JSON decoding, the bearer queue token, the caller's
+//! verified identity and the key of its budget.
 
 use http_body_util::{BodyExt, Limited};
+use std::net::IpAddr;
+
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH};
 use hyper::Request;
 use serde::de::DeserializeOwned;
 
+use crate::app::App;
 use crate::config::MAX_BODY_BYTES;
 use crate::http::error::ApiError;
+use crate::limits::{client_ip, ClientKey, PeerAddr};
 use crate::queue::{Claims, TokenSigner};
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413.
@@ -47,21 +52,64 @@ pub async fn json_body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T,
         .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))
 }
 
-/// The verified claims of the `Authorization: Bearer` token, or 401.
+/// The credential of an `Authorization: Bearer` header, if the request carries one.
+fn bearer<B>(req: &Request<B>) -> Option<&str> {
+    let header = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credential) = header.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim())
+}
+
+/// The verified claims of the `Authorization: Bearer` queue token, or 401 INVALID_TOKEN.
 pub fn bearer_claims<B>(req: &Request<B>, signer: &TokenSigner) -> Result<Claims, ApiError> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::InvalidToken)?;
-    let (scheme, token) = header
-        .trim()
-        .split_once(' ')
-        .ok_or(ApiError::InvalidToken)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::InvalidToken);
+    bearer(req)
+        .and_then(|token| signer.verify(token))
+        .ok_or(ApiError::InvalidToken)
+}
+
+/// Who the caller is: in `AUTH_MODE=jwt` the `sub` of the `Authorization: Bearer` JWT (401
+/// UNAUTHENTICATED when it is missing, malformed, forged or expired); in `none`, nobody in
+/// particular (the body or the path says who the user is).
+pub fn caller<B>(app: &App, req: &Request<B>) -> Result<Option<u64>, ApiError> {
+    let Some(verifier) = app.jwt() else {
+        return Ok(None);
+    };
+    let token = bearer(req).ok_or(ApiError::Unauthenticated)?;
+    match verifier.verify(token) {
+        Ok(user_id) => Ok(Some(user_id)),
+        Err(err) => {
+            tracing::debug!(error = %err, "user JWT refused");
+            Err(ApiError::Unauthenticated)
+        }
     }
-    signer.verify(token.trim()).ok_or(ApiError::InvalidToken)
+}
+
+/// The user a request acts for when its path names `user_id`: 403 FORBIDDEN when a
+/// verified caller is someone else.
+pub fn acting_as<B>(app: &App, req: &Request<B>, user_id: u64) -> Result<u64, ApiError> {
+    match caller(app, req)? {
+        Some(verified) if verified != user_id => Err(ApiError::Forbidden),
+        _ => Ok(user_id),
+    }
+}
+
+/// The key of the caller's own budget: the verified user, or else the client's IP (the
+/// peer, or the X-Forwarded-For entry `TRUSTED_PROXY_HOPS` from the right).
+pub fn client_key<B>(app: &App, req: &Request<B>, verified: Option<u64>) -> ClientKey {
+    if let Some(user_id) = verified {
+        return ClientKey::User(user_id);
+    }
+    let peer = req
+        .extensions()
+        .get::<PeerAddr>()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |peer| peer.0.ip());
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok());
+    ClientKey::ip(client_ip(peer, forwarded, app.config.trusted_proxy_hops))
 }
 
 /// A positive id from a JSON body: 1 to 2^53 - 1.

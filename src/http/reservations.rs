@@ -51,15 +51,21 @@ pub struct SeatMapView<'a> {
     pub seats: &'a [crate::booking::Seat],
 }
 
-/// `POST /api/reservations`: 201 with the new hold.
+/// `POST /api/reservations`: 201 with the new hold; 200 with the same hold when the seat is
+/// already this buyer's (a retry after a lost answer).
 pub async fn hold_seat(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let claims = bearer_claims(&req, app.queue.signer())?;
     let body: HoldRequest = json_body(req).await?;
     let schedule_id = positive_id("scheduleId", body.schedule_id)?;
     let seat_no = positive_id("seatNo", body.seat_no)?;
     let hold = app.booking.hold_seat(&claims, schedule_id, seat_no).await?;
+    let status = if hold.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(json(
-        StatusCode::CREATED,
+        status,
         &json!({
             "reservationId": hold.reservation_id,
             "concertId": claims.concert_id,

@@ -1,11 +1,12 @@
-//! Wallet endpoints (no token): the balance and charging it.
+//! Wallet endpoints (no queue token): the balance and charging it; in `AUTH_MODE=jwt` only
+//! for the user the JWT names.
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::request::json_body;
+use super::request::{acting_as, json_body};
 use super::response::{json, Body};
 use crate::app::App;
 use crate::http::error::ApiError;
@@ -17,7 +18,12 @@ struct ChargeRequest {
 }
 
 /// `GET /api/users/{id}/balance`
-pub async fn balance(app: &App, user_id: u64) -> Result<Response<Body>, ApiError> {
+pub async fn balance(
+    app: &App,
+    req: Request<Incoming>,
+    user_id: u64,
+) -> Result<Response<Body>, ApiError> {
+    let user_id = acting_as(app, &req, user_id)?;
     let balance = app.booking.balance(user_id).await?;
     Ok(json(
         StatusCode::OK,
@@ -31,6 +37,7 @@ pub async fn charge(
     req: Request<Incoming>,
     user_id: u64,
 ) -> Result<Response<Body>, ApiError> {
+    let user_id = acting_as(app, &req, user_id)?;
     let idempotency_key = match req.headers().get("idempotency-key") {
         Some(value) => Some(
             value

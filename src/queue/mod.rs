@@ -2,6 +2,7 @@
 //! atomic Lua script (lua/issue_token.lua, lua/queue_status.lua, lua/activate.lua); the
 //! signed queue tokens; the activation ticker every server runs.
 
+pub mod advice;
 mod error;
 pub mod ticker;
 pub mod token;
@@ -108,7 +109,8 @@ impl Queue {
         &self.signer
     }
 
-    /// Enters `user_id` into the concert's queue, or returns the live token it already has.
+    /// Enters `user_id` into the concert's queue, or returns the live token it already has
+    /// (a waiter silent past the idle timeout has none: it enters again at the back).
     #[tracing::instrument(name = "issue_queue_token", skip(self))]
     pub async fn issue_token(
         &self,
@@ -125,7 +127,8 @@ impl Queue {
                     .arg(s.max_active)
                     .arg(s.admit_per_sec)
                     .arg(s.ttl_ms())
-                    .arg(s.bucket_capacity()),
+                    .arg(s.bucket_capacity())
+                    .arg(s.idle_timeout.as_millis() as u64),
             )
             .await?;
         let [status, created, seq, position, wait, expires] = reply[..] else {
@@ -219,6 +222,20 @@ impl Queue {
             .arg(ACTIVATION_BATCH)
             .arg(s.activation_tick.as_millis() as u64);
         invocation
+    }
+
+    /// The `pollAfterMs` advice of a WAITING state (none for the others).
+    pub fn poll_after(&self, state: &QueueState) -> Option<Duration> {
+        match state {
+            QueueState::Waiting {
+                estimated_wait_secs,
+                ..
+            } => Some(advice::poll_after(
+                *estimated_wait_secs,
+                self.settings.idle_timeout,
+            )),
+            _ => None,
+        }
     }
 
     /// The state the token's concert-scoped checks need: ACTIVE or not.

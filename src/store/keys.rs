@@ -148,20 +148,22 @@ impl PaymentKeys {
 }
 
 /// The keys of lua/charge_wallet.lua, in its header's order: 1 the wallet, 2 the outbox,
-/// and 3 the idempotency record, only when the charge carries a key.
+/// then, only when the charge carries a key, 3 its idempotency record and 4 the user's
+/// index of them.
 #[derive(Clone, Debug)]
 pub struct ChargeKeys {
     pub wallet: String,
     pub outbox: String,
-    pub idempotency: Option<String>,
+    /// The record and the index.
+    pub idempotency: Option<(String, String)>,
 }
 
 impl ChargeKeys {
     pub fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
         let mut invocation = script.prepare_invoke();
         invocation.key(&self.wallet).key(&self.outbox);
-        if let Some(idempotency) = &self.idempotency {
-            invocation.key(idempotency);
+        if let Some((record, index)) = &self.idempotency {
+            invocation.key(record).key(index);
         }
         invocation
     }
@@ -257,6 +259,13 @@ impl Keys {
         format!("{}:{{u:{user_id}}}:idem:{key}", self.prefix)
     }
 
+    /// sorted set Idempotency-Key -> when it was first used (ms): a user's remembered
+    /// answers by age, so lua/charge_wallet.lua keeps at most a set number of them. It can
+    /// never be a record's key: those add `:<key>` to it.
+    pub fn charge_idempotency_index(&self, user_id: u64) -> String {
+        format!("{}:{{u:{user_id}}}:idem", self.prefix)
+    }
+
     /// The outbox stream the flush worker drains (a global key).
     pub fn outbox(&self) -> String {
         format!("{}:outbox", self.prefix)
@@ -320,7 +329,12 @@ impl Keys {
         ChargeKeys {
             wallet: self.wallet(user_id),
             outbox: self.outbox(),
-            idempotency: idempotency_key.map(|key| self.charge_idempotency(user_id, key)),
+            idempotency: idempotency_key.map(|key| {
+                (
+                    self.charge_idempotency(user_id, key),
+                    self.charge_idempotency_index(user_id),
+                )
+            }),
         }
     }
 

@@ -66,10 +66,11 @@ async fn a_held_or_sold_seat_is_409_seat_unavailable() {
         (status, body["error"]["code"].as_str()),
         (409, Some("SEAT_UNAVAILABLE"))
     );
-    let (status, _) = server.hold(&first, 10, 1).await;
+    let (status, again) = server.hold(&first, 10, 1).await;
     assert_eq!(
-        status, 409,
-        "holding one's own held seat again is refused too"
+        (status, again["reservationId"].as_str()),
+        (200, Some(id.as_str())),
+        "holding one's own held seat again answers that hold"
     );
     server.charge(1, 5000).await;
     let (status, _) = server.pay(&first, &id).await;
@@ -79,6 +80,40 @@ async fn a_held_or_sold_seat_is_409_seat_unavailable() {
         (status, body["error"]["code"].as_str()),
         (409, Some("SEAT_UNAVAILABLE"))
     );
+}
+
+/// Attack (issue 10, "a hold cannot be retried"): a client whose answer was lost re-holds
+/// its own seat; main answered 409, so it never learnt its reservation id and the seat stayed
+/// blocked for the hold's lifetime. Now the retry answers 200 with the same hold and writes
+/// nothing, within the per-user limit too.
+#[tokio::test]
+async fn re_holding_ones_own_live_seat_answers_200_with_that_hold() {
+    let server = server("hold-retry", |c| c.holds_per_user = 1).await;
+    let token = server.active_token(1, 1).await;
+    let (status, first) = server.hold(&token, 10, 2).await;
+    assert_eq!(status, 201, "{first}");
+    let outbox_before = server.outbox().await.len();
+    let (status, again) = server.hold(&token, 10, 2).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first, "the same hold, field for field");
+    let (_, map) = server.seats(&token, 10).await;
+    assert_eq!(map["availableSeats"], 4, "one seat held, not two");
+    let (status, body) = server.hold(&token, 10, 3).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("HOLD_LIMIT")),
+        "the retry took no second place in the limit, and the first still counts"
+    );
+    assert_eq!(server.outbox().await.len(), outbox_before);
+    // Someone else still finds the seat taken, and a lapsed hold is no longer one's own.
+    let rival = server.active_token(2, 1).await;
+    let (status, _) = server.hold(&rival, 10, 2).await;
+    assert_eq!(status, 409);
+    let id = first["reservationId"].as_str().unwrap();
+    server.lapse_hold(1, 10, 1, id).await;
+    let (status, fresh) = server.hold(&token, 10, 2).await;
+    assert_eq!(status, 201, "{fresh}");
+    assert_ne!(fresh["reservationId"], first["reservationId"]);
 }
 
 #[tokio::test]

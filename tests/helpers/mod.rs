@@ -32,8 +32,10 @@ pub fn unique_prefix(name: &str) -> String {
 /// A MySQL URL nothing listens on: tests that do not use the catalog never touch MySQL.
 pub const NO_MYSQL_URL: &str = "mysql://root@127.0.0.1:1/cq_unused";
 
-/// A configuration for tests: the given Redis, the given prefix, fast ticks, the limiter off,
-/// no MySQL (catalog tests set their own database).
+/// A configuration for tests: the given Redis, the given prefix, fast ticks, no MySQL
+/// (catalog tests set their own database), and every limit that would refuse a test's own
+/// quick requests off (the server-wide and per-client token limiters, the pace of status
+/// polls, the wallets' charge budget): the tests of those limits turn them on.
 pub fn test_config(redis_url: &str, prefix: &str) -> Config {
     Config {
         bind_addr: "127.0.0.1:0".parse().unwrap(),
@@ -42,6 +44,9 @@ pub fn test_config(redis_url: &str, prefix: &str) -> Config {
         key_prefix: prefix.to_string(),
         token_secret: "integration-test-secret-0123456789".into(),
         token_rate_limit_per_sec: 0,
+        client_rate_limit_per_sec: 0,
+        poll_min_interval_factor: 0.0,
+        charges_per_user_per_min: 0,
         activation_tick: Duration::from_millis(20),
         redis_timeout: Duration::from_millis(500),
         shutdown_grace: Duration::from_secs(2),

@@ -222,3 +222,59 @@ async fn a_token_from_before_the_line_emptied_stays_expired() {
         (Some("WAITING"), Some(1))
     );
 }
+
+/// Attack (issue 10, "a waiter dropped as idle gets its old place back"): main's
+/// issue_token.lua returned the place without the idle check queue_status.lua applies. A
+/// waiter silent past the idle timeout now reads EXPIRED and, joining again, enters at the
+/// back with 201 and a new token.
+#[tokio::test]
+async fn an_idle_waiter_joining_again_enters_at_the_back_with_a_new_token() {
+    let server = TestServer::start("idle-rejoin", |c| {
+        c.queue_max_active = 0;
+        c.wait_idle_timeout = std::time::Duration::from_secs(5);
+        // One activation tick at start-up and none during the test: no idle sweep races
+        // the join below (the sweep would hide the bug by dropping the waiter first).
+        c.activation_tick = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    server.add_concert(1).await;
+    let (status, first) = server.join(5, 1).await;
+    assert_eq!(status, 201);
+    let old = first["token"].as_str().unwrap().to_string();
+    assert_eq!(server.join(6, 1).await.1["position"], 2);
+
+    // User 5's last sign of life moves a minute into the past (its presence slot, in Redis
+    // seconds modulo 4096), as if it had stopped polling then.
+    let line = server.keys().queue(1).line;
+    let mut conn = server.redis().await;
+    let (secs, _): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    let score: u64 = redis::cmd("ZSCORE")
+        .arg(&line)
+        .arg(5)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let silent_since = (secs - 60) % 4096;
+    let _: () = redis::cmd("ZADD")
+        .arg(&line)
+        .arg("XX")
+        .arg(score / 4096 * 4096 + silent_since)
+        .arg(5)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let (status, again) = server.join(5, 1).await;
+    assert_eq!(status, 201, "a new entry: {again}");
+    assert_ne!(again["token"], first["token"]);
+    assert_eq!(again["position"], 2, "behind user 6, who kept its place");
+    assert_eq!(server.status(&old).await["status"], "EXPIRED");
+    let fresh = server.status(again["token"].as_str().unwrap()).await;
+    assert_eq!((fresh["status"].as_str(), fresh["position"].as_u64()), (Some("WAITING"), Some(2)));
+    let waiting: u64 = redis::cmd("ZCARD")
+        .arg(&line)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 2, "one entry per user");
+}
