@@ -349,7 +349,17 @@ mod tests {
     fn subs_must_be_canonical_positive_integers() {
         assert_eq!(user_id("1"), Some(1));
         assert_eq!(user_id("9007199254740991"), Some(MAX_ID));
-        for bad in ["", "0", "007", "-1", "+1", "1.5", "abc", "9007199254740992", "1 "] {
+        for bad in [
+            "",
+            "0",
+            "007",
+            "-1",
+            "+1",
+            "1.5",
+            "abc",
+            "9007199254740992",
+            "1 ",
+        ] {
             assert_eq!(user_id(bad), None, "{bad:?}");
         }
     }

@@ -66,7 +66,10 @@ mod tests {
         assert_eq!(effective_mode(None, loopback).unwrap(), AuthMode::None);
         assert_eq!(effective_mode(None, v6_loopback).unwrap(), AuthMode::None);
         let err = effective_mode(None, anywhere).unwrap_err().to_string();
-        assert!(err.contains("AUTH_MODE") && err.contains("0.0.0.0:8080"), "{err}");
+        assert!(
+            err.contains("AUTH_MODE") && err.contains("0.0.0.0:8080"),
+            "{err}"
+        );
         assert_eq!(
             effective_mode(Some(AuthMode::None), anywhere).unwrap(),
             AuthMode::None

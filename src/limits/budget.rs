@@ -111,7 +111,10 @@ mod tests {
         }
         let wait = budget.check(&greedy).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500), "one request per 500 ms");
-        assert!(budget.check(&ClientKey::User(2)).is_ok(), "another client is untouched");
+        assert!(
+            budget.check(&ClientKey::User(2)).is_ok(),
+            "another client is untouched"
+        );
         clock.advance(Duration::from_millis(500));
         assert!(budget.check(&greedy).is_ok());
         assert!(ClientBudget::new(0, 10).is_none(), "0 turns the budget off");
@@ -133,8 +136,9 @@ mod tests {
         // Each took one request, which comes back after 500 ms: 250 ms on, all are held.
         clock.advance(Duration::from_millis(250));
         assert_eq!(budget.reclaim(), CLIENTS as usize);
-        // 500 ms on, every budget is full again, as good as new: nothing is held.
-        clock.advance(Duration::from_millis(250));
+        // Once full again and one more interval on (retain_recent's margin), every budget is
+        // as good as new: nothing is held.
+        clock.advance(Duration::from_millis(750));
         assert_eq!(budget.reclaim(), 0);
         assert!(budget.is_empty());
         // A client seen again starts afresh, with its whole burst.

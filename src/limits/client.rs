@@ -80,7 +80,11 @@ mod tests {
         assert_eq!(client_ip(peer, header, 1), ip("192.0.2.44"));
         assert_eq!(client_ip(peer, header, 2), ip("203.0.113.7"));
         assert_eq!(client_ip(peer, header, 3), ip("198.51.100.1"));
-        assert_eq!(client_ip(peer, header, 5), ip("198.51.100.1"), "fewer entries: leftmost");
+        assert_eq!(
+            client_ip(peer, header, 5),
+            ip("198.51.100.1"),
+            "fewer entries: leftmost"
+        );
         // What a client writes itself sits further left and changes nothing.
         let spoofed = ["1.1.1.1, 2.2.2.2, 192.0.2.44"];
         assert_eq!(client_ip(peer, spoofed, 1), ip("192.0.2.44"));

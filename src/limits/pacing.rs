@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(pacer.admit(&token, early), Err(Duration::from_millis(500)));
         assert!(pacer.admit(&token, start + Duration::from_secs(2)).is_ok());
         let other = Claims::new(1, 42, 2_000_000);
-        assert!(pacer.admit(&other, early).is_ok(), "another entry of the user");
+        assert!(
+            pacer.admit(&other, early).is_ok(),
+            "another entry of the user"
+        );
         pacer.forget(&token);
         assert!(pacer.admit(&token, early).is_ok());
         assert!(PollPacer::new(0.0).is_none(), "0 turns it off");

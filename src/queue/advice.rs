@@ -55,6 +55,10 @@ mod tests {
                 assert!(poll_after(wait, idle) <= idle / 4, "{idle:?} {wait:?}");
             }
         }
-        assert_eq!(poll_after(None, Duration::ZERO), MAX_POLL_AFTER, "no idle timeout");
+        assert_eq!(
+            poll_after(None, Duration::ZERO),
+            MAX_POLL_AFTER,
+            "no idle timeout"
+        );
     }
 }

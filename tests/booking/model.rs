@@ -243,10 +243,26 @@ async fn hold(
         return;
     };
     let (status, body) = server.hold(&token, schedule, seat).await;
+    let own_hold = model
+        .taken
+        .get(&(schedule, seat))
+        .filter(|id| {
+            let r = &model.reservations[*id];
+            r.user == user && r.status == Status::Held
+        })
+        .cloned();
     let expected = if !active || concert != Model::concert_of(schedule) {
         Err((403, "TOKEN_NOT_ACTIVE"))
     } else if seat > seats {
         Err((404, "SEAT_NOT_FOUND"))
+    } else if let Some(id) = own_hold {
+        // A retry of one's own live hold: 200 with that hold, nothing changes.
+        assert_eq!(
+            (status, body["reservationId"].as_str()),
+            (200, Some(id.as_str())),
+            "{context}: re-hold {schedule}/{seat}"
+        );
+        return;
     } else if model.seat_status(schedule, seat) != "AVAILABLE" {
         Err((409, "SEAT_UNAVAILABLE"))
     } else if model.live_holds(user, |r| r.schedule == schedule) as u64 >= HOLD_LIMIT {

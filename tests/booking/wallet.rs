@@ -194,3 +194,96 @@ async fn each_charge_appends_one_wallet_charged_entry_to_the_outbox() {
     assert_eq!(data["balanceAfter"], 3000);
     assert!(data["idempotencyKey"].is_null());
 }
+
+/// Attack (issue 10): "each new Idempotency-Key leaves a 24 h record in Redis plus outbox
+/// entries and MySQL rows, so a loop fills Redis" — on main, without a limit. Now a wallet
+/// takes CHARGES_PER_USER_PER_MIN charges a minute (across servers: the budget lives in the
+/// wallet's hash); beyond, 429 with a Retry-After and nothing written. Replays spend none.
+#[tokio::test]
+async fn a_wallet_takes_its_charge_budget_and_then_429() {
+    let server = TestServer::start("wallet-budget", |c| c.charges_per_user_per_min = 3).await;
+    for n in 0..3 {
+        let (status, _) = charge_with_key(&server, 21, 100, &format!("k{n}")).await;
+        assert_eq!(status, 200, "charge {n}");
+    }
+    let resp = server
+        .http
+        .post(server.url("/api/users/21/balance/charge"))
+        .header("Idempotency-Key", "k3")
+        .json(&json!({"amount": 100}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=20).contains(&retry_after),
+        "a charge comes back every 20 s: {retry_after}"
+    );
+    let (_, body) = crate::helpers::split(resp).await;
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    // A replay is no new charge: it is answered, budget or not.
+    let (status, body) = charge_with_key(&server, 21, 100, "k1").await;
+    assert_eq!((status, body["balance"].as_u64()), (200, Some(200)));
+    let (status, _) = server.charge(21, 5).await;
+    assert_eq!(status, 429, "without a key too");
+    assert_eq!(server.balance(21).await, 300);
+    assert_eq!(
+        server.outbox().await.len(),
+        3,
+        "refused charges wrote nothing"
+    );
+    // Another wallet has its own budget.
+    assert_eq!(server.charge(22, 5).await.0, 200);
+}
+
+/// The idempotency answers a user leaves are bounded: beyond IDEMPOTENCY_KEYS_PER_USER, a
+/// new key evicts the oldest (its record is deleted; a retry with it would charge again).
+#[tokio::test]
+async fn a_users_idempotency_keys_are_bounded_with_the_oldest_evicted() {
+    let server = TestServer::start("wallet-keys", |c| c.idempotency_keys_per_user = 3).await;
+    for n in 1..=5 {
+        let (status, _) = charge_with_key(&server, 31, 10, &format!("order-{n}")).await;
+        assert_eq!(status, 200);
+    }
+    let keys = server.keys();
+    let mut conn = server.redis().await;
+    let kept: Vec<String> = redis::cmd("ZRANGE")
+        .arg(keys.charge_idempotency_index(31))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kept, ["order-3", "order-4", "order-5"]);
+    for (n, exists) in [(1, 0), (2, 0), (3, 1), (4, 1), (5, 1)] {
+        let found: u64 = redis::cmd("EXISTS")
+            .arg(keys.charge_idempotency(31, &format!("order-{n}")))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(found, exists, "order-{n}");
+    }
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(keys.charge_idempotency_index(31))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "the index expires with its records");
+    let (_, replay) = charge_with_key(&server, 31, 10, "order-5").await;
+    assert_eq!(replay["balance"], 50, "a kept key still replays");
+    assert_eq!(server.balance(31).await, 50);
+    // Another user's keys are counted apart.
+    let (status, _) = charge_with_key(&server, 32, 10, "order-1").await;
+    assert_eq!(status, 200);
+    let (_, again) = charge_with_key(&server, 31, 10, "order-3").await;
+    assert_eq!(
+        again["balance"], 30,
+        "order-3 was kept: its first answer again"
+    );
+    assert_eq!(server.balance(31).await, 50);
+}

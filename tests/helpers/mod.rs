@@ -4,6 +4,7 @@
 
 pub mod booking;
 pub mod flush;
+pub mod jwt;
 pub mod mysql;
 pub mod processes;
 pub mod redis_process;

@@ -5,6 +5,8 @@
 mod helpers;
 
 mod contract;
+mod fairness;
+mod identity;
 mod layout;
 mod limits;
 mod settings;

@@ -270,7 +270,10 @@ async fn an_idle_waiter_joining_again_enters_at_the_back_with_a_new_token() {
     assert_eq!(again["position"], 2, "behind user 6, who kept its place");
     assert_eq!(server.status(&old).await["status"], "EXPIRED");
     let fresh = server.status(again["token"].as_str().unwrap()).await;
-    assert_eq!((fresh["status"].as_str(), fresh["position"].as_u64()), (Some("WAITING"), Some(2)));
+    assert_eq!(
+        (fresh["status"].as_str(), fresh["position"].as_u64()),
+        (Some("WAITING"), Some(2))
+    );
     let waiting: u64 = redis::cmd("ZCARD")
         .arg(&line)
         .query_async(&mut conn)
