@@ -45,7 +45,7 @@ mkdir -p "$OUT"
 PREFIX="perfflush$$"
 PREFIXES+=("$PREFIX")
 MYSQL_BASE="${MYSQL_URL:-mysql://root@127.0.0.1:3306/concert_queue}"
-export REDIS_URL TOKEN_RATE_LIMIT_PER_SEC=0 QUEUE_MAX_ACTIVE=1000000 \
+export REDIS_URL TOKEN_RATE_LIMIT_PER_SEC=0 CLIENT_RATE_LIMIT_PER_SEC=0 POLL_MIN_INTERVAL_FACTOR=0 CHARGES_PER_USER_PER_MIN=0 QUEUE_MAX_ACTIVE=1000000 \
   QUEUE_ADMIT_PER_SEC=100000 FLUSH_METRICS_ADDR=off
 [ ${#DRAINERS[@]} -eq 0 ] && DRAINERS=("current=$SERVER_BIN")
 [ -n "$KEEP" ] && [ -n "$FROM" ] && { echo "--keep-outbox and --from-outbox exclude each other" >&2; exit 2; }

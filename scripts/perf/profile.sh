@@ -74,7 +74,7 @@ PREFIX="perfprof$$"
 [ "$SHARED_REDIS" = 1 ] && PREFIXES+=("$PREFIX") # an own Redis goes with all its keys
 PORT=$(free_port)
 export REDIS_URL REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="$PERF_MYSQL_URL" \
-  TOKEN_SECRET="perf-profile-secret-$PREFIX" TOKEN_RATE_LIMIT_PER_SEC=0 \
+  TOKEN_SECRET="perf-profile-secret-$PREFIX" TOKEN_RATE_LIMIT_PER_SEC=0 CLIENT_RATE_LIMIT_PER_SEC=0 POLL_MIN_INTERVAL_FACTOR=0 CHARGES_PER_USER_PER_MIN=0 \
   QUEUE_MAX_ACTIVE=1000000 QUEUE_ADMIT_PER_SEC=100000 BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=warn
 [ -n "$FANOUT" ] && export SCRIPT_FANOUT="$FANOUT"
 "$SERVER_BIN" seed --catalog bench-data/catalog.json > "$OUT/seed.log" 2>&1

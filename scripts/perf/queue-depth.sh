@@ -52,7 +52,7 @@ fill_and_start() { # depth
   echo "   waiting now: $(rcli ZCARD "$tag:q:line")"
   port=$(free_port)
   env REDIS_URL="$REDIS_URL" REDIS_KEY_PREFIX="$prefix" BIND_ADDR="127.0.0.1:$port" \
-    TOKEN_SECRET="queue-depth-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 QUEUE_MAX_ACTIVE=0 \
+    TOKEN_SECRET="queue-depth-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 CLIENT_RATE_LIMIT_PER_SEC=0 POLL_MIN_INTERVAL_FACTOR=0 CHARGES_PER_USER_PER_MIN=0 QUEUE_MAX_ACTIVE=0 \
     WAIT_IDLE_TIMEOUT_SECS=0 RUST_LOG=warn "$SERVER_BIN" serve >"$OUT/server-$depth.log" 2>&1 &
   PIDS+=($!)
   URL[$depth]="http://127.0.0.1:$port"

@@ -38,7 +38,7 @@ start_server() { # prefix
   PREFIXES+=("$prefix")
   port=$(free_port)
   export REDIS_URL REDIS_KEY_PREFIX="$prefix" MYSQL_URL="$PERF_MYSQL_URL" \
-    TOKEN_SECRET="seed-scenario-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 \
+    TOKEN_SECRET="seed-scenario-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 CLIENT_RATE_LIMIT_PER_SEC=0 POLL_MIN_INTERVAL_FACTOR=0 CHARGES_PER_USER_PER_MIN=0 \
     QUEUE_MAX_ACTIVE=1000000 QUEUE_ADMIT_PER_SEC=100000 BIND_ADDR="127.0.0.1:$port" RUST_LOG=warn
   "$SERVER_BIN" seed --catalog bench-data/catalog.json >"$OUT/seed-$prefix.log" 2>&1
   "$SERVER_BIN" serve >"$OUT/server-$prefix.log" 2>&1 &

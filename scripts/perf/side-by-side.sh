@@ -91,7 +91,7 @@ run_server() { # name env-assignments...
   local port; port=$(free_port)
   reset_queue
   env REDIS_URL="$REDIS_URL" REDIS_KEY_PREFIX="$PREFIX" BIND_ADDR="127.0.0.1:$port" \
-    TOKEN_SECRET="side-by-side-secret-$PREFIX" TOKEN_RATE_LIMIT_PER_SEC=0 RUST_LOG=warn "$@" \
+    TOKEN_SECRET="side-by-side-secret-$PREFIX" TOKEN_RATE_LIMIT_PER_SEC=0 CLIENT_RATE_LIMIT_PER_SEC=0 POLL_MIN_INTERVAL_FACTOR=0 CHARGES_PER_USER_PER_MIN=0 RUST_LOG=warn "$@" \
     "$SERVER_BIN" serve >"$OUT/$name.server.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")

@@ -67,6 +67,16 @@ impl PollPacer {
         self.answered.insert(key(claims), Pace { at, advised });
     }
 
+    /// How many tokens are tracked (after moka's pending evictions and expiries run).
+    pub fn len(&self) -> u64 {
+        self.answered.run_pending_tasks();
+        self.answered.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Forgets a token that is no longer WAITING (ACTIVE or EXPIRED polls are not paced).
     pub fn forget(&self, claims: &Claims) {
         self.answered.invalidate(&key(claims));

@@ -2,12 +2,13 @@
 //! hyper's low-level client: a request is sent, its whole body read, and a broken
 //! connection is reopened on the next request.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{handshake, SendRequest};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, RETRY_AFTER};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -19,6 +20,8 @@ use super::target::Target;
 pub struct Answer {
     pub status: u16,
     pub body: Bytes,
+    /// The `Retry-After` header, in seconds, when there is one.
+    pub retry_after: Option<u64>,
 }
 
 /// A request that got no HTTP answer.
@@ -33,8 +36,10 @@ pub enum Failure {
 pub struct Call<'a> {
     pub method: Method,
     pub path: String,
-    pub bearer: Option<&'a str>,
+    pub bearer: Option<Cow<'a, str>>,
     pub json: Option<String>,
+    /// An `X-Forwarded-For` value: the client address a trusted proxy would have added.
+    pub forwarded_for: Option<String>,
 }
 
 impl Call<'_> {
@@ -44,6 +49,7 @@ impl Call<'_> {
             path,
             bearer: None,
             json: None,
+            forwarded_for: None,
         }
     }
 
@@ -53,12 +59,32 @@ impl Call<'_> {
             path,
             bearer: None,
             json: Some(json),
+            forwarded_for: None,
         }
     }
 
     pub fn with_bearer(self, token: &str) -> Call<'_> {
         Call {
-            bearer: Some(token),
+            bearer: Some(Cow::Borrowed(token)),
+            ..self
+        }
+    }
+
+    /// The call with a credential of its own (a user JWT minted for it).
+    pub fn with_owned_bearer<'b>(self, token: String) -> Call<'b> {
+        Call {
+            method: self.method,
+            path: self.path,
+            bearer: Some(Cow::Owned(token)),
+            json: self.json,
+            forwarded_for: self.forwarded_for,
+        }
+    }
+
+    /// The call as if from `ip`, behind one trusted proxy.
+    pub fn from_client(self, ip: String) -> Self {
+        Call {
+            forwarded_for: Some(ip),
             ..self
         }
     }
@@ -104,6 +130,9 @@ impl Connection {
         if let Some(token) = call.bearer {
             builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
         }
+        if let Some(ip) = call.forwarded_for {
+            builder = builder.header("x-forwarded-for", ip);
+        }
         let body = match call.json {
             Some(json) => {
                 builder = builder.header(CONTENT_TYPE, "application/json");
@@ -121,13 +150,22 @@ impl Connection {
             .await
             .map_err(|_| Failure::Broken)?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let body = response
             .into_body()
             .collect()
             .await
             .map_err(|_| Failure::Broken)?
             .to_bytes();
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            retry_after,
+        })
     }
 
     async fn ready_sender(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, Failure> {

@@ -113,9 +113,12 @@ async fn attempt(
     let user = plan.fresh_user();
     let concert = plan.concert(rng).clone();
     let schedule = concert.schedule(rng);
-    let charge = Call::post(
-        format!("/api/users/{user}/balance/charge"),
-        json!({"amount": settings.charge_amount}).to_string(),
+    let charge = crate::identity::signed_in(
+        Call::post(
+            format!("/api/users/{user}/balance/charge"),
+            json!({"amount": settings.charge_amount}).to_string(),
+        ),
+        user,
     );
     step(conn, plan, recorder, Endpoint::Charge, charge).await?;
     let join = token_call(user, concert.id);

@@ -5,15 +5,20 @@
 //!
 //! Models: `closed` (N virtual users, each sending as soon as answered, like JMeter) and
 //! `open` (a fixed arrival rate, latency measured from the intended send time).
-//! Scenarios: `mix` (the seed's six APIs, `--weights`), `token`, `status`, `flow`.
+//! Scenarios: `mix` (the seed's six APIs, `--weights`), `token`, `status`, `flow`, and
+//! `fairness` (one attacker against honest clients; its own report, src/fairness.rs).
+//! With `--jwt-secret` every request that names a user carries that user's JWT, for a
+//! server in `AUTH_MODE=jwt`.
 
 pub mod catalog;
 pub mod charts;
 pub mod client;
 pub mod closed;
 pub mod endpoint;
+pub mod fairness;
 pub mod flow;
 pub mod html;
+pub mod identity;
 pub mod machine;
 pub mod mix;
 pub mod open;
@@ -57,6 +62,9 @@ pub enum Scenario {
     Status,
     /// The booking flow: charge, join, poll until ACTIVE, seats, hold, pay.
     Flow,
+    /// One client at --attack-rate against --honest clients joining once each (the server
+    /// needs TRUSTED_PROXY_HOPS=1, or --jwt-secret and AUTH_MODE=jwt).
+    Fairness,
 }
 
 /// Flags of `concert-queue-load`.
@@ -120,6 +128,25 @@ pub struct LoadArgs {
     /// A title for the report.
     #[arg(long)]
     pub title: Option<String>,
+    /// Sign users in: each request that names a user carries an HS256 JWT for it, signed
+    /// with this secret (the server's AUTH_JWT_SECRET, AUTH_MODE=jwt).
+    #[arg(long)]
+    pub jwt_secret: Option<String>,
+    /// With --jwt-secret: the `iss` the server requires.
+    #[arg(long)]
+    pub jwt_issuer: Option<String>,
+    /// With --jwt-secret: the `aud` the server requires.
+    #[arg(long)]
+    pub jwt_audience: Option<String>,
+    /// Fairness scenario: the attacker's token requests per second.
+    #[arg(long, default_value_t = 1000)]
+    pub attack_rate: u64,
+    /// Fairness scenario: honest clients, each joining once, spread over the window.
+    #[arg(long, default_value_t = 200)]
+    pub honest: u64,
+    /// Fairness scenario: tries an honest client makes, honouring Retry-After.
+    #[arg(long, default_value_t = 3)]
+    pub tries: u32,
 }
 
 impl LoadArgs {
@@ -127,14 +154,55 @@ impl LoadArgs {
         match self.scenario {
             Scenario::Mix => self.weights.parse(),
             Scenario::Token => "token=1".parse(),
-            Scenario::Status | Scenario::Flow => "status=1".parse(),
+            Scenario::Status | Scenario::Flow | Scenario::Fairness => "status=1".parse(),
         }
     }
+}
+
+/// Signs users in for the run when `--jwt-secret` is given.
+fn sign_in(args: &LoadArgs) {
+    if let Some(secret) = &args.jwt_secret {
+        identity::sign_in_with(secret, args.jwt_issuer.clone(), args.jwt_audience.clone());
+    }
+}
+
+/// Runs the fairness scenario (`--scenario fairness`) and writes its JSON when asked.
+pub async fn run_fairness(args: LoadArgs) -> anyhow::Result<fairness::FairnessReport> {
+    let target = Target::parse(&args.target)?;
+    sign_in(&args);
+    let window = Duration::from_secs(args.seconds.max(1));
+    let first_user = args.first_user.unwrap_or_else(plan::default_first_user);
+    let plan = Arc::new(Plan::new(
+        &args.catalog,
+        first_user,
+        u64::MAX,
+        Instant::now() + window,
+        Duration::ZERO,
+    )?);
+    let settings = fairness::FairnessSettings {
+        attack_rate: args.attack_rate.max(1),
+        honest: args.honest.max(1),
+        tries: args.tries.max(1),
+        window,
+        concert_id: plan.concerts[0].id,
+        signed_in: args.jwt_secret.is_some(),
+    };
+    let timeout = Duration::from_secs(args.timeout_secs.max(1));
+    let report = fairness::run(&target, timeout, plan, settings).await;
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report)
 }
 
 /// Runs one load test and writes its reports; returns the summary.
 pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
     let target = Target::parse(&args.target)?;
+    if args.scenario == Scenario::Fairness {
+        bail!("the fairness scenario has its own report: run_fairness");
+    }
+    sign_in(&args);
     if args.users == 0 {
         bail!("--users must be at least 1");
     }

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use concert_queue_load::LoadArgs;
+use concert_queue_load::{LoadArgs, Scenario};
 
 /// mimalloc, as the server uses: the generator shares the machine's cores with the server
 /// it measures, so its own allocations should cost as little.
@@ -11,6 +11,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let args = LoadArgs::parse();
+    if args.scenario == Scenario::Fairness {
+        let report = runtime()?.block_on(concert_queue_load::run_fairness(args))?;
+        print!("{}", report.text());
+        return Ok(());
+    }
     let summary = runtime()?.block_on(concert_queue_load::run(args))?;
     print!("{}", summary.text());
     Ok(())

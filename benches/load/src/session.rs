@@ -24,11 +24,13 @@ pub fn body_json(answer: &Answer) -> Value {
     serde_json::from_slice(&answer.body).unwrap_or(Value::Null)
 }
 
+/// `POST /api/queue/token` for a user; with `--jwt-secret`, carrying the user's JWT.
 pub fn token_call(user_id: u64, concert_id: u64) -> Call<'static> {
-    Call::post(
+    let call = Call::post(
         "/api/queue/token".into(),
         json!({"userId": user_id, "concertId": concert_id}).to_string(),
-    )
+    );
+    crate::identity::signed_in(call, user_id)
 }
 
 /// Joins the queue (retrying 429s) and, if `want_active`, polls until ACTIVE; gives up at
