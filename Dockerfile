@@ -40,6 +40,8 @@ COPY --from=builder /usr/local/bin/concert-queue /usr/local/bin/concert-queue
 # `seed` reads bench-data/catalog.json relative to the working directory.
 COPY bench-data/catalog.json /app/bench-data/catalog.json
 USER concert
+# Not a loopback address: `serve` starts only once AUTH_MODE is set (jwt, or none on
+# purpose; docker-compose.yml sets it), as docs/operations.md explains.
 ENV BIND_ADDR=0.0.0.0:8080 \
     RUST_LOG=info
 EXPOSE 8080

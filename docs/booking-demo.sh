@@ -27,16 +27,17 @@ call() {
   [[ $status == 2* ]] || fail "$method $path answered $status: $out"
   printf '%s' "$out"
 }
-# Joins the queue and waits until the token is ACTIVE; prints the token.
+# Joins the queue and waits until the token is ACTIVE, polling as each WAITING answer's
+# pollAfterMs advises (polling much sooner is answered 429); prints the token.
 admitted_token() {
-  local user=$1 answer token
+  local user=$1 answer token deadline=$((SECONDS + 60))
   answer=$(call POST /api/queue/token "{\"userId\": $user, \"concertId\": $CONCERT}")
   token=$(jq -r .token <<<"$answer")
-  for _ in $(seq 1 120); do
-    [[ $(call GET /api/queue/status "" "$token" | jq -r .status) == ACTIVE ]] && break
-    sleep 0.5
+  while [[ $(jq -r .status <<<"$answer") != ACTIVE && $SECONDS -lt $deadline ]]; do
+    sleep "$(jq -r '(.pollAfterMs // 1000) / 1000' <<<"$answer")"
+    answer=$(call GET /api/queue/status "" "$token")
   done
-  [[ $(call GET /api/queue/status "" "$token" | jq -r .status) == ACTIVE ]] ||
+  [[ $(jq -r .status <<<"$answer") == ACTIVE ]] ||
     fail "user $user was not admitted within a minute"
   printf '%s' "$token"
 }

@@ -146,14 +146,17 @@ impl TestServer {
     }
 
     pub async fn get_with_token(&self, path: &str, token: &str) -> (u16, Value) {
-        let resp = self
-            .http
+        split(self.get_response(path, token).await).await
+    }
+
+    /// `GET path` with the token: the whole response, headers included.
+    pub async fn get_response(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
             .get(self.url(path))
             .bearer_auth(token)
             .send()
             .await
-            .unwrap();
-        split(resp).await
+            .unwrap()
     }
 
     /// `POST /api/queue/token`, returning status and body.

@@ -193,13 +193,7 @@ async fn polling_much_faster_than_advised_is_429() {
         "after the advice"
     );
 
-    let resp = server
-        .http
-        .get(server.url("/api/queue/status"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = server.get_response("/api/queue/status", &token).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "1");
     let (_, body) = split(resp).await;
@@ -231,13 +225,7 @@ async fn a_poll_that_is_too_soon_is_refused_without_a_redis_round_trip() {
     );
     let token = joined["token"].as_str().unwrap().to_string();
     redis.stop();
-    let resp = server
-        .http
-        .get(server.url("/api/queue/status"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = server.get_response("/api/queue/status", &token).await;
     assert_eq!(
         resp.status(),
         429,

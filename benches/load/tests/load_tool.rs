@@ -1,5 +1,6 @@
 //! The load tool against a real server: the token and status scenarios, closed and open
-//! models, bounded by a request budget; counts and reports are checked, never timings.
+//! models, bounded by a request budget; signed-in users; the fairness scenario. Counts and
+//! reports are checked, never timings.
 
 mod support;
 
@@ -131,4 +132,72 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(support::unique_prefix(name).replace(':', "-"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_in_users_join_a_jwt_mode_server() {
+    let secret = "load-tool-test-jwt-secret-of-32-bytes";
+    let server = TestServer::start_with("load-jwt", |c| {
+        c.auth_mode = Some(concert_queue::auth::AuthMode::Jwt);
+        c.auth_jwt_secret = Some(secret.into());
+    })
+    .await;
+    server.add_concert(1);
+    let dir = tempdir("load-jwt");
+    let summary = load::run(args(
+        &server,
+        &dir,
+        &["--scenario", "token", "--max-requests", "60", "--jwt-secret", secret],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(summary.total.requests, 60);
+    assert_eq!(summary.total.errors, 0, "every request carried its user's JWT");
+}
+
+/// The fairness scenario against a server with client budgets behind one trusted proxy:
+/// every honest client gets in and the attacker gets no more than its own budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fairness_scenario_reports_the_shares() {
+    let server = TestServer::start_with("load-fairness", |c| {
+        c.queue_max_active = 0;
+        c.token_rate_limit_per_sec = 100;
+        c.client_rate_limit_per_sec = 2;
+        c.client_rate_limit_burst = 5;
+        c.trusted_proxy_hops = 1;
+    })
+    .await;
+    server.add_concert(1);
+    let dir = tempdir("load-fairness");
+    let report = load::run_fairness(args(
+        &server,
+        &dir,
+        &[
+            "--scenario",
+            "fairness",
+            "--seconds",
+            "2",
+            "--attack-rate",
+            "300",
+            "--honest",
+            "20",
+        ],
+    ))
+    .await
+    .unwrap();
+    assert!(report.attacker.sent > 100, "{report:?}");
+    assert_eq!(report.honest_with_token, 20, "{report:?}");
+    // Its burst of 5 and 2 a second over the window (plus the window's rounding).
+    assert!(report.attacker.new_places <= 5 + 2 * 3, "{report:?}");
+    assert_eq!(
+        report.attacker.new_places
+            + report.attacker.same_token
+            + report.attacker.rate_limited
+            + report.attacker.other,
+        report.attacker.sent
+    );
+    assert!(report.text().contains("honest clients with a token: 20 of 20"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["honest_with_token"], 20);
 }

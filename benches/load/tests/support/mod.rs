@@ -17,23 +17,34 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(name: &str) -> TestServer {
+        Self::start_with(name, |_| {}).await
+    }
+
+    /// A server whose settings `customize` changes from the tests' defaults.
+    pub async fn start_with(name: &str, customize: impl FnOnce(&mut Config)) -> TestServer {
         let redis_url = std::env::var("REDIS_URL")
             .ok()
             .filter(|url| !url.trim().is_empty())
             .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-        let config = Config {
+        let mut config = Config {
             bind_addr: "127.0.0.1:0".parse().unwrap(),
             redis_url,
             // Nothing listens there: these scenarios never reach the catalog in MySQL.
             mysql_url: "mysql://root@127.0.0.1:1/cq_unused".into(),
             key_prefix: unique_prefix(name),
             token_secret: "load-tool-test-secret-0123456789".into(),
+            // The scenarios send from one address as fast as they can: every limit on
+            // that is off unless a test turns it on.
             token_rate_limit_per_sec: 0,
+            client_rate_limit_per_sec: 0,
+            poll_min_interval_factor: 0.0,
+            charges_per_user_per_min: 0,
             activation_tick: Duration::from_millis(20),
             redis_timeout: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(2),
             ..Config::default()
         };
+        customize(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
