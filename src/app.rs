@@ -80,6 +80,10 @@ impl App {
         self.client_budget.as_ref()
     }
 
+    pub fn poll_pacer(&self) -> Option<&PollPacer> {
+        self.poll_pacer.as_ref()
+    }
+
     /// 429 with a Retry-After when `client` is over its own budget; the server-wide limiter
     /// is not touched then.
     pub fn check_client_budget(&self, client: &ClientKey) -> Result<(), ApiError> {

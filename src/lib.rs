@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 pub use config::Config;
 
-/// Runs the server on `listener` (its background ticker, hold sweeper, client budget sweep
+/// Runs the server on `listener` (its background ticker, hold sweeper, limits sweep
 /// and catalog migrations included) until `shutdown` resolves, then drains in-flight requests and
 /// returns.
 pub async fn run(
@@ -46,10 +46,10 @@ pub async fn run(
         stopped.clone(),
         booking::sweeper::HoldSweeper::new(app.clone()),
     ));
-    let client_budgets = tokio::spawn(periodic::run_every(
+    let limits_sweep = tokio::spawn(periodic::run_every(
         limits::budget::SWEEP_EVERY,
         stopped.clone(),
-        limits::ClientBudgetSweep(app.clone()),
+        limits::LimitsSweep(app.clone()),
     ));
     let migrations = tokio::spawn(db::migrate_when_reachable(
         app.config.mysql_url.clone(),
@@ -58,7 +58,7 @@ pub async fn run(
     ));
     let served = http::serve(listener, app.clone(), shutdown).await;
     let _ = stop.send(true);
-    let _ = tokio::join!(ticker, sweeper, client_budgets, migrations);
+    let _ = tokio::join!(ticker, sweeper, limits_sweep, migrations);
     app.catalog.close().await;
     served
 }

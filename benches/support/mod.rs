@@ -75,6 +75,9 @@ impl RedisFixture {
                 holds_per_user: 4,
                 hold_ttl: Duration::from_secs(300),
                 charge_max: 10_000_000,
+                // The charge bench charges one wallet again and again: no budget.
+                charges_per_user_per_min: 0,
+                idempotency_keys_per_user: 100,
             },
         );
         let fixture = RedisFixture {

@@ -1,10 +1,10 @@
 //! Queue endpoints: `POST /api/queue/token` and `GET /api/queue/status`.
 
+use std::time::Instant;
+
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
-
-use std::time::Instant;
 
 use super::request::{bearer_claims, caller, client_key, json_body, positive_id};
 use super::response::{json, Body};

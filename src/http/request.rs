@@ -1,9 +1,9 @@
 //! Reading requests: capped bodies, JSON decoding, the bearer queue token, the caller's
 //! verified identity and the key of its budget.
 
-use http_body_util::{BodyExt, Limited};
 use std::net::IpAddr;
 
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH};
 use hyper::Request;
@@ -95,7 +95,8 @@ pub fn acting_as<B>(app: &App, req: &Request<B>, user_id: u64) -> Result<u64, Ap
 }
 
 /// The key of the caller's own budget: the verified user, or else the client's IP (the
-/// peer, or the X-Forwarded-For entry `TRUSTED_PROXY_HOPS` from the right).
+/// peer, or the X-Forwarded-For entry `TRUSTED_PROXY_HOPS` from the right). A request
+/// that did not come through the accept loop (no peer recorded) counts as loopback.
 pub fn client_key<B>(app: &App, req: &Request<B>, verified: Option<u64>) -> ClientKey {
     if let Some(user_id) = verified {
         return ClientKey::User(user_id);

@@ -3,7 +3,7 @@
 //! so a client over its budget never draws on the budget everyone shares.
 //!
 //! Its memory stays bounded: a key whose state has refilled to a full burst is
-//! indistinguishable from a new one, and a background sweep (`ClientBudgetSweep`, every
+//! indistinguishable from a new one, and a background sweep (`LimitsSweep`, every
 //! [`SWEEP_EVERY`]) drops those with `retain_recent` and gives the room back with
 //! `shrink_to_fit`. So the keys held are at most those seen within the refill time plus one
 //! sweep interval (docs/performance.md measures a million).
@@ -77,12 +77,13 @@ impl<C: Clock + Clone> ClientBudget<C> {
     }
 }
 
-/// The background step that reclaims quiet clients' budgets.
-pub struct ClientBudgetSweep(pub Arc<App>);
+/// The background step that reclaims quiet clients' budgets and the poll pacer's stale
+/// answers.
+pub struct LimitsSweep(pub Arc<App>);
 
-impl crate::periodic::Periodic for ClientBudgetSweep {
+impl crate::periodic::Periodic for LimitsSweep {
     fn name(&self) -> &'static str {
-        "client budget sweep"
+        "limits sweep"
     }
 
     fn step(
@@ -91,6 +92,10 @@ impl crate::periodic::Periodic for ClientBudgetSweep {
         if let Some(budget) = self.0.client_budget() {
             let held = budget.reclaim();
             metrics::gauge!("client_budgets_held").set(held as f64);
+        }
+        if let Some(pacer) = self.0.poll_pacer() {
+            let tracked = pacer.reclaim(std::time::Instant::now());
+            metrics::gauge!("poll_pace_tokens_tracked").set(tracked as f64);
         }
         std::future::ready(Ok::<(), std::convert::Infallible>(()))
     }

@@ -147,12 +147,22 @@ async fn signed_in_users_join_a_jwt_mode_server() {
     let summary = load::run(args(
         &server,
         &dir,
-        &["--scenario", "token", "--max-requests", "60", "--jwt-secret", secret],
+        &[
+            "--scenario",
+            "token",
+            "--max-requests",
+            "60",
+            "--jwt-secret",
+            secret,
+        ],
     ))
     .await
     .unwrap();
     assert_eq!(summary.total.requests, 60);
-    assert_eq!(summary.total.errors, 0, "every request carried its user's JWT");
+    assert_eq!(
+        summary.total.errors, 0,
+        "every request carried its user's JWT"
+    );
 }
 
 /// The fairness scenario against a server with client budgets behind one trusted proxy:
@@ -196,7 +206,9 @@ async fn the_fairness_scenario_reports_the_shares() {
             + report.attacker.other,
         report.attacker.sent
     );
-    assert!(report.text().contains("honest clients with a token: 20 of 20"));
+    assert!(report
+        .text()
+        .contains("honest clients with a token: 20 of 20"));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["honest_with_token"], 20);
