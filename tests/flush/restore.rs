@@ -89,7 +89,12 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
             .arg(&[("type", kind), ("id", &id), ("data", &data)])
             .ignore();
     }
-    // user 42 has charged with an Idempotency-Key: its answer is remembered (24 h).
+    // user 42 has charged with an Idempotency-Key: its answer is remembered (24 h), and
+    // the key is in the user's index of keys by first use.
+    pipe.zadd(format!("{p}:{{u:42}}:idem"), "order-1", t0)
+        .ignore();
+    pipe.pexpire(format!("{p}:{{u:42}}:idem"), 86_400_000)
+        .ignore();
     pipe.hset_multiple(
         format!("{p}:{{u:42}}:idem:order-1"),
         &[
