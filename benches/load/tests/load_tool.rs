@@ -179,22 +179,20 @@ async fn the_fairness_scenario_reports_the_shares() {
     .await;
     server.add_concert(1);
     let dir = tempdir("load-fairness");
-    let report = load::run_fairness(args(
+    let mut fairness = args(
         &server,
         &dir,
         &[
             "--scenario",
             "fairness",
-            "--seconds",
-            "2",
             "--attack-rate",
             "300",
             "--honest",
             "20",
         ],
-    ))
-    .await
-    .unwrap();
+    );
+    fairness.seconds = 2;
+    let report = load::run_fairness(fairness).await.unwrap();
     assert!(report.attacker.sent > 100, "{report:?}");
     assert_eq!(report.honest_with_token, 20, "{report:?}");
     // Its burst of 5 and 2 a second over the window (plus the window's rounding).
