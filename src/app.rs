@@ -24,6 +24,8 @@ pub struct App {
     pub catalog: CatalogCache,
     token_limiter: Option<DefaultDirectRateLimiter>,
     pub metrics: PrometheusHandle,
+    /// The CORS policy (`CORS_ALLOWED_ORIGINS`); `None` allows no other origin.
+    pub cors: Option<tower_http::cors::CorsLayer>,
 }
 
 impl App {
@@ -41,7 +43,9 @@ impl App {
         let catalog = CatalogCache::new(&config.mysql_url, config.mysql_timeout)?;
         let token_limiter = NonZeroU32::new(config.token_rate_limit_per_sec)
             .map(|rate| RateLimiter::direct(Quota::per_second(rate)));
+        let cors = crate::http::service::cors_policy(&config.cors_allowed_origins)?;
         Ok(Arc::new(App {
+            cors,
             config,
             store,
             queue,

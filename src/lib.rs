@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod flush;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod periodic;
 pub mod queue;

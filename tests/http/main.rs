@@ -5,6 +5,7 @@
 mod helpers;
 
 mod contract;
+mod conventions;
 mod layout;
 mod limits;
 mod settings;
