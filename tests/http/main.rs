@@ -8,5 +8,6 @@ mod contract;
 mod conventions;
 mod layout;
 mod limits;
+mod ops_files;
 mod settings;
 mod smoke;
