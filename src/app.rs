@@ -32,6 +32,8 @@ pub struct App {
     token_limiter: Option<DefaultDirectRateLimiter>,
     poll_pacer: Option<PollPacer>,
     pub metrics: PrometheusHandle,
+    /// The CORS policy (`CORS_ALLOWED_ORIGINS`); `None` allows no other origin.
+    pub cors: Option<tower_http::cors::CorsLayer>,
 }
 
 impl App {
@@ -54,12 +56,14 @@ impl App {
         let catalog = CatalogCache::new(&config.mysql_url, config.mysql_timeout)?;
         let token_limiter = NonZeroU32::new(config.token_rate_limit_per_sec)
             .map(|rate| RateLimiter::direct(Quota::per_second(rate)));
+        let cors = crate::http::service::cors_policy(&config.cors_allowed_origins)?;
         Ok(Arc::new(App {
             client_budget: ClientBudget::new(
                 config.client_rate_limit_per_sec,
                 config.client_rate_limit_burst,
             ),
             poll_pacer: PollPacer::new(config.poll_min_interval_factor),
+            cors,
             config,
             store,
             queue,

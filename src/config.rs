@@ -129,6 +129,17 @@ pub struct Config {
     /// How long graceful shutdown waits for in-flight requests, in seconds.
     #[arg(long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = secs)]
     pub shutdown_grace: Duration,
+    /// Log lines as `text` (for people) or `json` (one object per line, for collectors).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// One access-log line per request (method, route, status, latency, request id);
+    /// `off` turns it off.
+    #[arg(long, env = "ACCESS_LOG", default_value = "on", value_parser = on_or_off, action = clap::ArgAction::Set)]
+    pub access_log: bool,
+    /// Origins whose browser scripts may call the API (CORS), comma-separated, e.g.
+    /// `https://tickets.example`; `*` allows any; empty allows none.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
+    pub cors_allowed_origins: String,
     /// The tokio runtime: multi_thread, or current_thread (everything on one thread).
     #[arg(long, env = "TOKIO_RUNTIME", value_enum, default_value_t = crate::runtime::Flavor::MultiThread)]
     pub tokio_runtime: crate::runtime::Flavor,
@@ -256,6 +267,7 @@ impl Config {
 
     /// Rejects settings the engine cannot run with.
     pub fn validate(&self) -> anyhow::Result<()> {
+        crate::http::service::cors_policy(&self.cors_allowed_origins)?;
         if self.key_prefix.is_empty() || self.key_prefix.contains(['{', '}', ' ']) {
             bail!("REDIS_KEY_PREFIX must be non-empty, without braces or spaces");
         }
@@ -349,6 +361,33 @@ pub fn name_values_by_env(command: clap::Command) -> clap::Command {
         Some(name) => arg.value_name(name),
         None => arg,
     })
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one readable line per event.
+    #[default]
+    Text,
+    /// For collectors: one JSON object per line.
+    Json,
+}
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+fn on_or_off(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err("expected on or off".into()),
+    }
 }
 
 /// The environment variable an argument reads.

@@ -12,6 +12,7 @@ pub mod db;
 pub mod flush;
 pub mod http;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod periodic;
 pub mod queue;

@@ -57,13 +57,9 @@ fn main() -> anyhow::Result<()> {
         return dev_jwt.run();
     }
     let runtime = concert_queue::runtime::build(config.tokio_runtime, config.tokio_worker_threads)?;
+    let log_format = config.log_format;
     runtime.block_on(async {
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "info".into()),
-            )
-            .init();
+        concert_queue::logging::init(log_format);
         let shutdown = commands::shutdown_signal();
         match cli.command {
             Command::Serve(serve) => serve.run(shutdown).await,

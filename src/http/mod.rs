@@ -10,16 +10,14 @@ pub mod request;
 pub mod reservations;
 pub mod response;
 pub mod router;
+pub mod service;
 pub mod wallet;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -28,7 +26,6 @@ use tokio::sync::Semaphore;
 
 use crate::app::App;
 use crate::http::error::ApiError;
-use crate::limits::PeerAddr;
 use response::Body;
 use router::Route;
 
@@ -68,12 +65,7 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = service_fn(move |mut req: Request<Incoming>| {
-            let app = app.clone();
-            req.extensions_mut().insert(PeerAddr(peer));
-            async move { Ok::<_, Infallible>(handle(&app, req).await) }
-        });
+        let service = service::for_app(app.clone(), peer);
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         metrics::gauge!("http_connections_open").increment(1.0);
         tokio::spawn(async move {
@@ -94,9 +86,9 @@ pub async fn serve(
     Ok(())
 }
 
-/// Routes one request, turns any error into the contract's envelope, and records metrics.
+/// Routes one request and turns any error into the contract's envelope; the response
+/// carries its route's label for the metrics and the access log (service.rs).
 pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
-    let started = Instant::now();
     let head_only = req.method() == Method::HEAD;
     let route = router::resolve(req.method(), req.uri().path());
     let label = route.as_ref().map_or("unmatched", Route::label);
@@ -109,7 +101,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     if head_only {
         *response.body_mut() = Body::default();
     }
-    app.record_request(label, response.status().as_u16(), started.elapsed());
+    response.extensions_mut().insert(service::RouteLabel(label));
     response
 }
 

@@ -5,9 +5,11 @@
 mod helpers;
 
 mod contract;
+mod conventions;
 mod fairness;
 mod identity;
 mod layout;
 mod limits;
+mod ops_files;
 mod settings;
 mod smoke;
