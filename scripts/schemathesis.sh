@@ -32,7 +32,8 @@ cargo build --quiet --bin concert-queue
 BIN=target/debug/concert-queue
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export REDIS_URL REDIS_KEY_PREFIX=$PREFIX MYSQL_URL=$MYSQL_SERVER/$DATABASE
-export BIND_ADDR=127.0.0.1:$PORT TOKEN_RATE_LIMIT_PER_SEC=0 ACCESS_LOG=off RUST_LOG=warn
+export BIND_ADDR=127.0.0.1:$PORT TOKEN_RATE_LIMIT_PER_SEC=0 CLIENT_RATE_LIMIT_PER_SEC=0 \
+    POLL_MIN_INTERVAL_FACTOR=0 CHARGES_PER_USER_PER_MIN=0 ACCESS_LOG=off RUST_LOG=warn
 LOG=$(mktemp)
 SERVER=
 cleanup() {

@@ -44,7 +44,7 @@ start() { # name bin
   PREFIXES+=("$prefix")
   port=$(free_port)
   env REDIS_URL="$REDIS_URL" REDIS_KEY_PREFIX="$prefix" MYSQL_URL="$PERF_MYSQL_URL" \
-    TOKEN_SECRET="server-ab-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 \
+    TOKEN_SECRET="server-ab-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 CLIENT_RATE_LIMIT_PER_SEC=0 POLL_MIN_INTERVAL_FACTOR=0 CHARGES_PER_USER_PER_MIN=0 \
     QUEUE_MAX_ACTIVE=1000000 QUEUE_ADMIT_PER_SEC=100000 BIND_ADDR="127.0.0.1:$port" RUST_LOG=warn \
     sh -c "'$bin' seed --catalog bench-data/catalog.json >'$OUT/seed-$name.log' 2>&1 && exec '$bin' serve >'$OUT/server-$name.log' 2>&1" &
   PIDS+=($!)
