@@ -1,0 +1,348 @@
+//! Headless Chromium for the tests: one chromedriver per test on a free loopback port, one
+//! browser per WebDriver session (fantoccini) with a new, empty profile, screenshots under
+//! target/screenshots/, and waiting for what a page shows by polling it (no sleeps).
+//! scripts/services.sh installs Debian's chromium and chromium-driver.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long a page gets to show what a test waits for (a busy 2-core machine included).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(100);
+
+/// A chromedriver process on a free loopback port, killed on drop.
+pub struct Chromedriver {
+    child: Child,
+    port: u16,
+}
+
+impl Chromedriver {
+    pub async fn start() -> Chromedriver {
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("{CHROMEDRIVER} does not run ({e}): scripts/services.sh installs it")
+                });
+            let mut driver = Chromedriver { child, port };
+            if driver.answers().await {
+                return driver;
+            }
+        }
+        panic!("chromedriver did not answer on any of 5 ports");
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits until /status says ready; false when the process ended (its port was taken).
+    async fn answers(&mut self) -> bool {
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            let status = http.get(format!("{}/status", self.url())).send().await;
+            if let Ok(status) = status {
+                if let Ok(body) = status.json::<Value>().await {
+                    if body["value"]["ready"] == true {
+                        return true;
+                    }
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        false
+    }
+
+    /// A new browser: headless Chromium with a new, empty profile.
+    pub async fn open(&self, name: &str, window: Window) -> Browser {
+        self.open_with(name, window, &[]).await
+    }
+
+    /// A new browser with extra command-line switches (`--accept-lang=ko`).
+    pub async fn open_with(&self, name: &str, window: Window, extra: &[&str]) -> Browser {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let profile = target_dir()
+            .join("tmp/browser-profiles")
+            .join(format!("{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).unwrap();
+        let (width, height) = window.size();
+        let mut args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            "--hide-scrollbars".into(),
+            "--force-device-scale-factor=1".into(),
+            format!("--window-size={width},{height}"),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let mut options = json!({"binary": CHROMIUM, "args": args});
+        if let Window::Phone = window {
+            // Headless windows are at least 500 px wide: a phone's viewport is emulated.
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}});
+        }
+        let capabilities = json!({"browserName": "chrome", "goog:chromeOptions": options});
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url())
+            .await
+            .unwrap_or_else(|e| panic!("chromium starts for {name}: {e}"));
+        let session = client.session_id().await.unwrap().unwrap();
+        Browser {
+            client: Some(client),
+            session,
+            driver_port: self.port,
+            profile,
+            name: name.to_string(),
+        }
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The window a browser opens with.
+#[derive(Clone, Copy)]
+pub enum Window {
+    Desktop,
+    /// A phone's width.
+    Phone,
+}
+
+impl Window {
+    fn size(self) -> (u32, u32) {
+        match self {
+            Window::Desktop => (1200, 1150),
+            Window::Phone => (390, 844),
+        }
+    }
+}
+
+/// One browser session; closed (and its profile deleted) on drop, if not before.
+pub struct Browser {
+    client: Option<Client>,
+    session: String,
+    driver_port: u16,
+    profile: PathBuf,
+    pub name: String,
+}
+
+impl Browser {
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("the browser is open")
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client().goto(url).await.unwrap();
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page.
+    pub async fn run(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client()
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("{}: script failed: {e}", self.name))
+    }
+
+    /// The text of the first element `css` matches, when it is shown (None otherwise).
+    pub async fn shown_text(&self, css: &str) -> Option<String> {
+        let script = "const el = document.querySelector(arguments[0]);
+                      return el && el.checkVisibility() ? el.innerText : null;";
+        // While a page is being left, scripts may fail: that reads as not shown yet.
+        match self.client().execute(script, vec![json!(css)]).await {
+            Ok(Value::String(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// An attribute of the first element `css` matches.
+    pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
+        let element = self.client().find(Locator::Css(css)).await.ok()?;
+        element.attr(name).await.ok().flatten()
+    }
+
+    /// Waits until the element `css` is shown with a text `accept` takes, and returns it;
+    /// after [`PATIENCE`] saves a screenshot and fails with what the page showed.
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        what: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(text) = self.shown_text(css).await {
+                if accept(&text) {
+                    return text;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.give_up(what).await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until `css` is shown with a text containing `part`.
+    pub async fn wait_for(&self, css: &str, part: &str) -> String {
+        self.wait_for_text(css, &format!("{css} shows {part:?}"), |t| t.contains(part))
+            .await
+    }
+
+    /// Waits until the page's address ends with `path`.
+    pub async fn wait_for_path(&self, path: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(url) = self.client().current_url().await {
+                if url.path() == path {
+                    return;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.give_up(&format!("the address becomes {path}")).await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until the element `css` has attribute `name` equal to `value`.
+    pub async fn wait_for_attribute(&self, css: &str, name: &str, value: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if self.attribute(css, name).await.as_deref() == Some(value) {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let now = self.attribute(css, name).await;
+                self.give_up(&format!("{css} has {name}={value:?} (it has {now:?})"))
+                    .await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn give_up(&self, what: &str) -> ! {
+        self.screenshot(&format!("{}-timeout", self.name)).await;
+        let shown = self.shown_text("body").await.unwrap_or_default();
+        let url = self.client().current_url().await.map(|u| u.to_string());
+        panic!(
+            "{}: timed out after {PATIENCE:?} waiting until {what}; at {url:?} the page shows:\n{shown}",
+            self.name
+        );
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client()
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.name))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{}: clicking {css}: {e}", self.name));
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let field = self.client().find(Locator::Css(css)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    /// This tab's sessionStorage entry `key`.
+    pub async fn stored(&self, key: &str) -> Option<String> {
+        self.run("return sessionStorage.getItem(arguments[0]);", vec![json!(key)])
+            .await
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Saves what the window shows as target/screenshots/{name}.png.
+    pub async fn screenshot(&self, name: &str) {
+        let dir = target_dir().join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Ok(png) = self.client().screenshot().await {
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
+    /// Ends the session (Chromium quits) and deletes the profile.
+    pub async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if self.client.take().is_some() {
+            // A test that failed midway: end the session with a plain blocking request,
+            // since Chromium outlives a killed chromedriver.
+            end_session(self.driver_port, &self.session);
+        }
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// `DELETE /session/{id}` on chromedriver, blocking (from a destructor).
+fn end_session(port: u16, session: &str) {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!(
+        "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let _ = stream.read_to_end(&mut Vec::new());
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The build's target directory (target/, or CARGO_TARGET_DIR).
+fn target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
