@@ -151,3 +151,28 @@ async fn an_expired_place_says_so_and_joins_again() {
     );
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_jwt_in_the_fragment_joins_without_asking_and_leaves_the_address() {
+    let (server, _db) = server("browser_jwt", |_| {}).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.open("jwt", Window::Desktop).await;
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2lnbmF0dXJl";
+    browser
+        .goto(&server.url(&format!("/waiting-room/{CONCERT}#jwt={jwt}")))
+        .await;
+    // The page joins at once with the JWT (this server, not in jwt mode, refuses it), so
+    // it never asks for a user id; the JWT leaves the address bar and stays in the tab.
+    browser.wait_for("#problem-heading", "You cannot join").await;
+    assert_eq!(browser.shown_text("#view-join").await, None);
+    let address = browser.run("return location.href;", vec![]).await;
+    assert_eq!(
+        address,
+        Value::from(server.url(&format!("/waiting-room/{CONCERT}")))
+    );
+    assert_eq!(
+        browser.stored("cq:platform:jwt").await.as_deref(),
+        Some(jwt)
+    );
+    browser.close().await;
+}

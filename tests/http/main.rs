@@ -9,5 +9,6 @@ mod conventions;
 mod layout;
 mod limits;
 mod ops_files;
+mod pages;
 mod settings;
 mod smoke;
