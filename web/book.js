@@ -276,11 +276,9 @@
       button.className = `seat seat-${status.toLowerCase()}`;
       button.dataset.status = status;
       button.disabled = !open;
-      button.setAttribute("aria-label", t("seat.label", {
-        seat: seat.seatNo,
-        price: CQ.money(seat.price),
-        status: t(`status.${status}`),
-      }));
+      const label = t("seat.label", { seat: seat.seatNo, price: CQ.money(seat.price), status: t(`status.${status}`) });
+      button.setAttribute("aria-label", label);
+      button.title = label;
       if (open) button.setAttribute("aria-pressed", String(selected === seat.seatNo));
       else button.removeAttribute("aria-pressed");
       if (selected === seat.seatNo && status !== "AVAILABLE") {

@@ -84,7 +84,10 @@ mod tests {
     #[test]
     fn korean_when_the_browser_ranks_it_first() {
         assert_eq!(negotiate(Some("ko")), Language::Korean);
-        assert_eq!(negotiate(Some("ko-KR,ko;q=0.9,en-US;q=0.8")), Language::Korean);
+        assert_eq!(
+            negotiate(Some("ko-KR,ko;q=0.9,en-US;q=0.8")),
+            Language::Korean
+        );
         assert_eq!(negotiate(Some("KO-kr")), Language::Korean);
         assert_eq!(negotiate(Some("en;q=0.5, ko;q=0.6")), Language::Korean);
         assert_eq!(negotiate(Some("fr, ko;q=0.1")), Language::Korean);

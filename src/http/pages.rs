@@ -5,8 +5,8 @@
 //! A Content-Security-Policy lets a page load nothing but its own scripts and styles.
 
 use hyper::header::{
-    HeaderValue, ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_SECURITY_POLICY,
-    ETAG, IF_NONE_MATCH, REFERRER_POLICY, VARY, X_CONTENT_TYPE_OPTIONS,
+    HeaderValue, ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_SECURITY_POLICY, ETAG,
+    IF_NONE_MATCH, REFERRER_POLICY, VARY, X_CONTENT_TYPE_OPTIONS,
 };
 use hyper::{Request, Response, StatusCode};
 
@@ -32,10 +32,7 @@ pub fn page<B>(req: &Request<B>, page: Page) -> Response<Body> {
     let mut response = answer(req, Site::get().page(page, language), PAGE_CACHE);
     let headers = response.headers_mut();
     headers.insert(VARY, HeaderValue::from_static("Accept-Language"));
-    headers.insert(
-        CONTENT_LANGUAGE,
-        HeaderValue::from_static(language.tag()),
-    );
+    headers.insert(CONTENT_LANGUAGE, HeaderValue::from_static(language.tag()));
     headers.insert(
         CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),

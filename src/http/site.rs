@@ -34,11 +34,7 @@ impl Page {
                 "wr.title",
                 "waiting-room.js",
             ),
-            Page::Book => (
-                include_str!("../../web/book.html"),
-                "book.title",
-                "book.js",
-            ),
+            Page::Book => (include_str!("../../web/book.html"), "book.title", "book.js"),
         }
     }
 }
@@ -48,7 +44,11 @@ const STRINGS: &str = include_str!("../../web/strings.json");
 
 /// Every asset: its file name in web/, content type and content.
 const ASSETS: [(&str, &str, &str); 5] = [
-    ("app.css", "text/css; charset=utf-8", include_str!("../../web/app.css")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../web/app.css"),
+    ),
     (
         "common.js",
         "text/javascript; charset=utf-8",
@@ -167,9 +167,7 @@ fn render(
             None if placeholder == "lang" => out.push_str(language.tag()),
             None if placeholder == "strings" => out.push_str(&script_json(words)?),
             Some(("t", key)) => out.push_str(&escape_html(
-                words
-                    .get(key)
-                    .ok_or_else(|| format!("no string {key:?}"))?,
+                words.get(key).ok_or_else(|| format!("no string {key:?}"))?,
             )),
             Some(("asset", file)) => out.push_str(
                 asset_paths
@@ -258,8 +256,7 @@ mod tests {
             // is a name of its own (not get("Date")).
             let calls = |opening: &'static str| {
                 script.match_indices(opening).filter(|(i, _)| {
-                    !script[..*i]
-                        .ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
+                    !script[..*i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
                 })
             };
             for (i, _) in calls("t(\"") {

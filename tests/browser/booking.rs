@@ -46,7 +46,9 @@ async fn a_buyer_holds_and_pays_while_another_map_shows_the_seat_sold() {
     buyer
         .wait_for_path(&format!("/waiting-room/{CONCERT}"))
         .await;
-    buyer.wait_for("#concert-title", "Aurora Live in Seoul").await;
+    buyer
+        .wait_for("#concert-title", "Aurora Live in Seoul")
+        .await;
     buyer.screenshot("waiting-room-join").await;
     buyer.type_into("#user-id", "501").await;
     buyer.click("#join").await;
@@ -68,9 +70,18 @@ async fn a_buyer_holds_and_pays_while_another_map_shows_the_seat_sold() {
     buyer.click(&seat(SEAT)).await;
     buyer.wait_for("#selected", "Seat 3 · ₩165,000").await;
     buyer.click("#hold").await;
-    buyer.wait_for("#held-heading", "Seat 3 is held for you").await;
-    let left = seconds(&buyer.wait_for_text("#held-left", "a countdown", |t| t.contains(':')).await);
-    assert!((1..=300).contains(&left), "{left} s left on a 5-minute hold");
+    buyer
+        .wait_for("#held-heading", "Seat 3 is held for you")
+        .await;
+    let left = seconds(
+        &buyer
+            .wait_for_text("#held-left", "a countdown", |t| t.contains(':'))
+            .await,
+    );
+    assert!(
+        (1..=300).contains(&left),
+        "{left} s left on a 5-minute hold"
+    );
     buyer
         .wait_for_text("#held-left", "the countdown runs", |t| {
             t.contains(':') && seconds(t) < left
@@ -85,7 +96,9 @@ async fn a_buyer_holds_and_pays_while_another_map_shows_the_seat_sold() {
     buyer.wait_for("#pay", "Pay ₩165,000").await;
     buyer.click("#pay").await;
     buyer.wait_for("#notice", "Your balance is too low").await;
-    buyer.wait_for("#held-heading", "Seat 3 is held for you").await;
+    buyer
+        .wait_for("#held-heading", "Seat 3 is held for you")
+        .await;
 
     // Charge the wallet (the demo's button), then pay.
     buyer.click("#charge").await;

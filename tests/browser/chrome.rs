@@ -120,6 +120,7 @@ impl Chromedriver {
         let session = client.session_id().await.unwrap().unwrap();
         Browser {
             client: Some(client),
+            window,
             session,
             driver_port: self.port,
             profile,
@@ -155,6 +156,7 @@ impl Window {
 /// One browser session; closed (and its profile deleted) on drop, if not before.
 pub struct Browser {
     client: Option<Client>,
+    window: Window,
     session: String,
     driver_port: u16,
     profile: PathBuf,
@@ -195,20 +197,17 @@ impl Browser {
         element.attr(name).await.ok().flatten()
     }
 
-    /// Waits until the element `css` is shown with a text `accept` takes, and returns it;
-    /// after [`PATIENCE`] saves a screenshot and fails with what the page showed.
-    pub async fn wait_for_text(
-        &self,
-        css: &str,
-        what: &str,
-        accept: impl Fn(&str) -> bool,
-    ) -> String {
+    /// Polls `check` until it gives a value; after [`PATIENCE`] saves a screenshot and
+    /// fails, saying `what` it waited for and what the page showed.
+    pub async fn wait_until<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            if let Some(text) = self.shown_text(css).await {
-                if accept(&text) {
-                    return text;
-                }
+            if let Some(value) = check().await {
+                return value;
             }
             if tokio::time::Instant::now() >= deadline {
                 self.give_up(what).await;
@@ -217,42 +216,40 @@ impl Browser {
         }
     }
 
+    /// Waits until the element `css` is shown with a text `accept` takes, and returns it.
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        what: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> String {
+        self.wait_until(what, || async {
+            self.shown_text(css).await.filter(|text| accept(text))
+        })
+        .await
+    }
+
     /// Waits until `css` is shown with a text containing `part`.
     pub async fn wait_for(&self, css: &str, part: &str) -> String {
         self.wait_for_text(css, &format!("{css} shows {part:?}"), |t| t.contains(part))
             .await
     }
 
-    /// Waits until the page's address ends with `path`.
+    /// Waits until the page's address has the path `path`.
     pub async fn wait_for_path(&self, path: &str) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if let Ok(url) = self.client().current_url().await {
-                if url.path() == path {
-                    return;
-                }
-            }
-            if tokio::time::Instant::now() >= deadline {
-                self.give_up(&format!("the address becomes {path}")).await;
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        self.wait_until(&format!("the address becomes {path}"), || async {
+            let url = self.client().current_url().await.ok()?;
+            (url.path() == path).then_some(())
+        })
+        .await
     }
 
     /// Waits until the element `css` has attribute `name` equal to `value`.
     pub async fn wait_for_attribute(&self, css: &str, name: &str, value: &str) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if self.attribute(css, name).await.as_deref() == Some(value) {
-                return;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let now = self.attribute(css, name).await;
-                self.give_up(&format!("{css} has {name}={value:?} (it has {now:?})"))
-                    .await;
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        self.wait_until(&format!("{css} has {name}={value:?}"), || async {
+            (self.attribute(css, name).await.as_deref() == Some(value)).then_some(())
+        })
+        .await
     }
 
     async fn give_up(&self, what: &str) -> ! {
@@ -283,19 +280,50 @@ impl Browser {
 
     /// This tab's sessionStorage entry `key`.
     pub async fn stored(&self, key: &str) -> Option<String> {
-        self.run("return sessionStorage.getItem(arguments[0]);", vec![json!(key)])
-            .await
-            .as_str()
-            .map(str::to_string)
+        self.run(
+            "return sessionStorage.getItem(arguments[0]);",
+            vec![json!(key)],
+        )
+        .await
+        .as_str()
+        .map(str::to_string)
     }
 
     /// Saves what the window shows as target/screenshots/{name}.png.
+    /// A desktop window is cut to the page's content for it (and set back after); a
+    /// phone's is taken whole.
     pub async fn screenshot(&self, name: &str) {
         let dir = target_dir().join("screenshots");
         std::fs::create_dir_all(&dir).unwrap();
+        let fitted = match self.window {
+            Window::Desktop => self.fit_to_content().await,
+            Window::Phone => None,
+        };
         if let Ok(png) = self.client().screenshot().await {
             std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
         }
+        if let Some((width, height)) = fitted {
+            let _ = self.client().set_window_size(width, height).await;
+        }
+    }
+
+    /// Makes the window as tall as the page's shown content (and the footer); returns the
+    /// size it had.
+    async fn fit_to_content(&self) -> Option<(u32, u32)> {
+        let script = "const main = document.querySelector('main');
+            if (!main) return null;
+            let bottom = 0;
+            for (const el of main.querySelectorAll(':scope > *')) {
+              if (el.checkVisibility()) bottom = Math.max(bottom, el.getBoundingClientRect().bottom + scrollY);
+            }
+            const foot = document.querySelector('footer');
+            return Math.ceil(bottom + 48 + (foot ? foot.offsetHeight : 0) + outerHeight - innerHeight);";
+        let height = self.client().execute(script, vec![]).await.ok()?.as_u64()?;
+        let (width, before) = self.client().get_window_size().await.ok()?;
+        let (width, before) = (width as u32, before as u32);
+        let fitted = (height as u32).clamp(400, 2400);
+        self.client().set_window_size(width, fitted).await.ok()?;
+        Some((width, before))
     }
 
     /// Ends the session (Chromium quits) and deletes the profile.

@@ -27,7 +27,9 @@ async fn a_korean_browser_gets_korean_pages() {
         .click(&format!("#concerts a[href=\"/waiting-room/{CONCERT}\"]"))
         .await;
     browser.wait_for("#join-heading", "줄 서기").await;
-    browser.wait_for("label[for=\"user-id\"]", "사용자 번호").await;
+    browser
+        .wait_for("label[for=\"user-id\"]", "사용자 번호")
+        .await;
     browser.type_into("#user-id", "0").await;
     browser.click("#join").await;
     browser
@@ -37,7 +39,9 @@ async fn a_korean_browser_gets_korean_pages() {
     browser.type_into("#user-id", "901\u{E007}").await;
 
     browser.wait_for("#waiting-heading", "대기 중입니다").await;
-    browser.wait_for_text("#position", "position 1", |t| t == "1").await;
+    browser
+        .wait_for_text("#position", "position 1", |t| t == "1")
+        .await;
     browser.wait_for("#view-waiting", "내 대기 순번").await;
     let announced = browser
         .run(

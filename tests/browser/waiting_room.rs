@@ -46,9 +46,13 @@ async fn three_browsers_share_one_turn_and_the_next_moves_on_by_itself() {
     join(&first, &server, 101).await;
     first.wait_for_path(&format!("/book/{CONCERT}")).await;
     join(&second, &server, 102).await;
-    second.wait_for_text("#position", "position 1", |t| t == "1").await;
+    second
+        .wait_for_text("#position", "position 1", |t| t == "1")
+        .await;
     join(&third, &server, 103).await;
-    third.wait_for_text("#position", "position 2", |t| t == "2").await;
+    third
+        .wait_for_text("#position", "position 2", |t| t == "2")
+        .await;
 
     // The third's page: its place, a wait estimate, and a progress bar screen readers
     // hear about (role, value, and a live region saying the position).
@@ -98,7 +102,9 @@ async fn three_browsers_share_one_turn_and_the_next_moves_on_by_itself() {
     second.screenshot("book-after-moving-on").await;
 
     // The third moves up to position 1 without a reload, and its progress shows it.
-    third.wait_for_text("#position", "position 1", |t| t == "1").await;
+    third
+        .wait_for_text("#position", "position 1", |t| t == "1")
+        .await;
     assert_eq!(progress(&third).await, 50);
 
     // The first buyer's page says the turn is over and leads back to the line.
@@ -120,10 +126,15 @@ async fn an_expired_place_says_so_and_joins_again() {
 
     join(&browser, &server, 301).await;
     browser.wait_for_path(&format!("/book/{CONCERT}")).await;
-    let first_token = browser.stored(&format!("cq:{CONCERT}:token")).await.unwrap();
+    let first_token = browser
+        .stored(&format!("cq:{CONCERT}:token"))
+        .await
+        .unwrap();
 
     // The turn runs out: the seats page says so and links back to the waiting room.
-    browser.wait_for("#gone-heading", "Your turn has ended").await;
+    browser
+        .wait_for("#gone-heading", "Your turn has ended")
+        .await;
     browser.screenshot("book-turn-ended").await;
     assert_eq!(
         server.status(&first_token).await["status"],
@@ -135,14 +146,19 @@ async fn an_expired_place_says_so_and_joins_again() {
         .await;
 
     // The waiting room shows EXPIRED, with a way to join again.
-    browser.wait_for("#expired-heading", "Your place has expired").await;
+    browser
+        .wait_for("#expired-heading", "Your place has expired")
+        .await;
     browser.wait_for("#rejoin", "Join again").await;
     browser.screenshot("waiting-room-expired").await;
 
     // Joining again takes a new place (a new token) and, the line being empty, the turn.
     browser.click("#rejoin").await;
     browser.wait_for_path(&format!("/book/{CONCERT}")).await;
-    let second_token = browser.stored(&format!("cq:{CONCERT}:token")).await.unwrap();
+    let second_token = browser
+        .stored(&format!("cq:{CONCERT}:token"))
+        .await
+        .unwrap();
     assert_ne!(first_token, second_token);
     let status = server.status(&second_token).await["status"].clone();
     assert!(
@@ -163,7 +179,9 @@ async fn a_platform_jwt_in_the_fragment_joins_without_asking_and_leaves_the_addr
         .await;
     // The page joins at once with the JWT (this server, not in jwt mode, refuses it), so
     // it never asks for a user id; the JWT leaves the address bar and stays in the tab.
-    browser.wait_for("#problem-heading", "You cannot join").await;
+    browser
+        .wait_for("#problem-heading", "You cannot join")
+        .await;
     assert_eq!(browser.shown_text("#view-join").await, None);
     let address = browser.run("return location.href;", vec![]).await;
     assert_eq!(

@@ -36,7 +36,8 @@ async fn pages_come_in_the_language_the_browser_asks_for() {
             (Some("ko-KR,ko;q=0.9,en;q=0.8"), "ko", "공연 목록"),
             (Some("fr, en;q=0.5"), "en", "Concerts"),
         ] {
-            let headers: Vec<(&str, &str)> = asked.map(|a| ("accept-language", a)).into_iter().collect();
+            let headers: Vec<(&str, &str)> =
+                asked.map(|a| ("accept-language", a)).into_iter().collect();
             let answer = get(&server, path, &headers).await;
             assert_eq!(answer.status(), StatusCode::OK, "{path}");
             assert_eq!(answer.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
@@ -79,7 +80,11 @@ async fn an_unchanged_page_or_asset_is_answered_304() {
             "public, max-age=31536000, immutable"
         );
         let kind = asset.headers()[CONTENT_TYPE].to_str().unwrap().to_string();
-        let expected = if path.ends_with(".css") { "text/css" } else { "text/javascript" };
+        let expected = if path.ends_with(".css") {
+            "text/css"
+        } else {
+            "text/javascript"
+        };
         assert!(kind.starts_with(expected), "{path}: {kind}");
         let etag = asset.headers()[ETAG].to_str().unwrap().to_string();
         let again = get(&server, &path, &[("if-none-match", &etag)]).await;
@@ -99,7 +104,11 @@ async fn pages_load_nothing_from_elsewhere() {
             .to_str()
             .unwrap()
             .to_string();
-        for directive in ["default-src 'none'", "script-src 'self'", "connect-src 'self'"] {
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "connect-src 'self'",
+        ] {
             assert!(policy.contains(directive), "{policy}");
         }
         let html = page.text().await.unwrap();
@@ -118,14 +127,24 @@ async fn pages_load_nothing_from_elsewhere() {
 #[tokio::test]
 async fn page_paths_refuse_what_is_not_a_page() {
     let server = TestServer::start("pages_refuse", |_| {}).await;
-    for path in ["/waiting-room/abc", "/book/0", "/waiting-room/1/x", "/assets/"] {
+    for path in [
+        "/waiting-room/abc",
+        "/book/0",
+        "/waiting-room/1/x",
+        "/assets/",
+    ] {
         let answer = get(&server, path, &[]).await;
         assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
         assert_eq!(answer.headers()[CONTENT_TYPE], "application/json");
     }
     let post = server.http.post(server.url("/")).send().await.unwrap();
     assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let head = server.http.head(server.url("/book/1")).send().await.unwrap();
+    let head = server
+        .http
+        .head(server.url("/book/1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(head.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
 }
@@ -135,6 +154,11 @@ async fn if_none_match_star_matches_and_another_tag_does_not() {
     let server = TestServer::start("pages_star", |_| {}).await;
     let star = get(&server, "/", &[("if-none-match", "*")]).await;
     assert_eq!(star.status(), StatusCode::NOT_MODIFIED);
-    let other = get(&server, "/", &[(IF_NONE_MATCH.as_str(), "\"something-else\"")]).await;
+    let other = get(
+        &server,
+        "/",
+        &[(IF_NONE_MATCH.as_str(), "\"something-else\"")],
+    )
+    .await;
     assert_eq!(other.status(), StatusCode::OK);
 }
