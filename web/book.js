@@ -22,6 +22,8 @@
   const seatButtons = new Map();
   let seatPrices = new Map();
   let selected = null;
+  /** The seat the arrow keys last moved to. */
+  let current = null;
   /** This tab's live hold: {reservationId, scheduleId, seatNo, price, expiresAt}. */
   let hold = JSON.parse(CQ.recall(concertId, "hold") || "null");
   let mapTimer = null;
@@ -286,6 +288,7 @@
         CQ.notify(t("book.err.SEAT_UNAVAILABLE"), "error");
       }
     }
+    setTabStop();
     const schedule = schedules.find((s) => s.id === map.scheduleId);
     if (schedule && schedule.availableSeats !== map.availableSeats) {
       schedule.availableSeats = map.availableSeats;
@@ -294,11 +297,52 @@
     }
   }
 
+  /**
+   * The seat map is one tab stop: the chosen seat, else the one last moved to, else the
+   * first open one; the arrow keys (and Home, End) move between open seats.
+   */
+  function setTabStop() {
+    const open = [...seatButtons.values()].filter((button) => !button.disabled);
+    const at = (seatNo) => open.find((button) => Number(button.dataset.seat) === seatNo);
+    const stop = at(selected) || at(current) || open[0];
+    for (const button of seatButtons.values()) button.tabIndex = button === stop ? 0 : -1;
+  }
+
+  $("seats").addEventListener("keydown", (event) => {
+    const buttons = [...seatButtons.values()];
+    const from = buttons.indexOf(document.activeElement);
+    if (from < 0) return;
+    const columns = buttons.filter((button) => button.offsetTop === buttons[0].offsetTop).length || 1;
+    const steps = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns, Home: -buttons.length, End: buttons.length };
+    const step = steps[event.key];
+    if (!step) return;
+    event.preventDefault();
+    const open = (i) => i >= 0 && i < buttons.length && !buttons[i].disabled;
+    let target = -1;
+    if (Math.abs(step) === buttons.length) {
+      const order = [...buttons.keys()];
+      target = (step > 0 ? order.reverse() : order).find(open) ?? -1;
+    } else {
+      for (let i = from + step; i >= 0 && i < buttons.length; i += step) {
+        if (open(i)) {
+          target = i;
+          break;
+        }
+      }
+    }
+    if (target < 0) return;
+    current = Number(buttons[target].dataset.seat);
+    setTabStop();
+    buttons[target].focus();
+  });
+
   function select(seatNo) {
     selected = seatNo;
+    if (seatNo !== null) current = seatNo;
     for (const [no, button] of seatButtons) {
       if (button.hasAttribute("aria-pressed")) button.setAttribute("aria-pressed", String(no === seatNo));
     }
+    setTabStop();
     const chosen = seatNo !== null;
     $("selected").hidden = !chosen;
     $("hold").hidden = !chosen;

@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
@@ -270,6 +272,26 @@ impl Browser {
             .click()
             .await
             .unwrap_or_else(|e| panic!("{}: clicking {css}: {e}", self.name));
+    }
+
+    /// Presses and releases `key` on whatever has the focus.
+    pub async fn press(&self, key: Key) {
+        let actions = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: key.into() })
+            .then(KeyAction::Up { value: key.into() });
+        self.client().perform_actions(actions).await.unwrap();
+    }
+
+    /// What has the focus: its id, `seat-N` or `schedule-N` for the seat map's and the
+    /// schedules' buttons, otherwise its tag name.
+    pub async fn focused(&self) -> String {
+        let script = "const el = document.activeElement;
+            if (el.id) return el.id;
+            if (el.dataset.seat) return 'seat-' + el.dataset.seat;
+            if (el.dataset.schedule) return 'schedule-' + el.dataset.schedule;
+            return el.tagName.toLowerCase();";
+        let focused = self.run(script, vec![]).await;
+        focused.as_str().unwrap_or_default().to_string()
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {

@@ -7,6 +7,7 @@ mod helpers;
 
 mod booking;
 mod chrome;
+mod keyboard;
 mod korean;
 mod stage;
 mod waiting_room;
