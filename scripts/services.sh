@@ -180,7 +180,8 @@ ensure_packages() {
     command -v chromium >/dev/null || missing+=(chromium)
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
     # A Korean font, so that the pages' Korean reads in the browser tests' screenshots.
-    fc-list :lang=ko family 2>/dev/null | grep -q . || missing+=(fonts-nanum)
+    { fc-list :lang=ko family 2>/dev/null | grep -q . || [[ -d /usr/share/fonts/truetype/nanum ]]; } ||
+        missing+=(fonts-nanum)
     ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 

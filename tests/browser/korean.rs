@@ -3,6 +3,7 @@
 
 use crate::chrome::{Chromedriver, Window};
 use crate::stage::{server, CONCERT};
+use crate::waiting_room::{announced, wait_for_position};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_korean_browser_gets_korean_pages() {
@@ -39,17 +40,9 @@ async fn a_korean_browser_gets_korean_pages() {
     browser.type_into("#user-id", "901\u{E007}").await;
 
     browser.wait_for("#waiting-heading", "대기 중입니다").await;
-    browser
-        .wait_for_text("#position", "position 1", |t| t == "1")
-        .await;
+    wait_for_position(&browser, 1).await;
     browser.wait_for("#view-waiting", "내 대기 순번").await;
-    let announced = browser
-        .run(
-            "return document.getElementById('announce').textContent;",
-            vec![],
-        )
-        .await;
-    assert_eq!(announced, "대기 순번 1번입니다.");
+    assert_eq!(announced(&browser).await, "대기 순번 1번입니다.");
     browser.screenshot("ko-waiting-room-phone").await;
     browser.close().await;
 }

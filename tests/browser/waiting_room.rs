@@ -20,6 +20,26 @@ pub async fn join(browser: &Browser, server: &TestServer, user_id: u64) {
     browser.click("#join").await;
 }
 
+/// Waits until the waiting room shows `position`.
+pub async fn wait_for_position(browser: &Browser, position: u64) {
+    let expected = position.to_string();
+    browser
+        .wait_for_text("#position", &format!("position {position}"), |t| {
+            t == expected
+        })
+        .await;
+}
+
+/// What the waiting room's live region last said to screen readers.
+pub async fn announced(browser: &Browser) -> serde_json::Value {
+    browser
+        .run(
+            "return document.getElementById('announce').textContent;",
+            vec![],
+        )
+        .await
+}
+
 /// The progress bar's `aria-valuenow`, as a number.
 async fn progress(browser: &Browser) -> u64 {
     browser
@@ -46,13 +66,9 @@ async fn three_browsers_share_one_turn_and_the_next_moves_on_by_itself() {
     join(&first, &server, 101).await;
     first.wait_for_path(&format!("/book/{CONCERT}")).await;
     join(&second, &server, 102).await;
-    second
-        .wait_for_text("#position", "position 1", |t| t == "1")
-        .await;
+    wait_for_position(&second, 1).await;
     join(&third, &server, 103).await;
-    third
-        .wait_for_text("#position", "position 2", |t| t == "2")
-        .await;
+    wait_for_position(&third, 2).await;
 
     // The third's page: its place, a wait estimate, and a progress bar screen readers
     // hear about (role, value, and a live region saying the position).
@@ -66,13 +82,7 @@ async fn three_browsers_share_one_turn_and_the_next_moves_on_by_itself() {
         wait.contains("min") || wait == "Not known yet",
         "estimated wait: {wait:?}"
     );
-    let announced = third
-        .run(
-            "return document.getElementById('announce').textContent;",
-            vec![],
-        )
-        .await;
-    assert_eq!(announced, "You are number 2 in line.");
+    assert_eq!(announced(&third).await, "You are number 2 in line.");
     assert_eq!(
         third.attribute("#announce", "aria-live").await.as_deref(),
         Some("polite")
@@ -102,9 +112,7 @@ async fn three_browsers_share_one_turn_and_the_next_moves_on_by_itself() {
     second.screenshot("book-after-moving-on").await;
 
     // The third moves up to position 1 without a reload, and its progress shows it.
-    third
-        .wait_for_text("#position", "position 1", |t| t == "1")
-        .await;
+    wait_for_position(&third, 1).await;
     assert_eq!(progress(&third).await, 50);
 
     // The first buyer's page says the turn is over and leads back to the line.
