@@ -20,7 +20,9 @@
 #           in-memory storage
 # The binaries are installed even when the services answer, since the tests start private
 # instances of them: redis-server, mariadbd and mariadb-install-db, and tansu (the tests
-# look for it at ~/.cache/concert-queue/tansu-0.6.0/bin/tansu).
+# look for it at ~/.cache/concert-queue/tansu-0.6.0/bin/tansu); so are Chromium and its
+# driver (Debian packages chromium and chromium-driver: /usr/bin/chromium and
+# /usr/bin/chromedriver), which the browser tests start, with a Korean font (fonts-nanum).
 #
 # Idempotent: run it as often as you like. `scripts/services.sh stop` stops the instances
 # it started for the current URLs (found by their pid files), and nothing else.
@@ -174,6 +176,12 @@ ensure_packages() {
     # curl and jq: the README's examples and docs/booking-demo.sh use them.
     command -v curl >/dev/null || missing+=(curl)
     command -v jq >/dev/null || missing+=(jq)
+    # The browser tests (tests/browser) drive headless Chromium through chromedriver.
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    # A Korean font, so that the pages' Korean reads in the browser tests' screenshots.
+    { fc-list :lang=ko family 2>/dev/null | grep -q . || [[ -d /usr/share/fonts/truetype/nanum ]]; } ||
+        missing+=(fonts-nanum)
     ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 

@@ -3,7 +3,9 @@
 
 pub mod catalog;
 pub mod error;
+pub mod language;
 pub mod ops;
+pub mod pages;
 pub mod payments;
 pub mod queue;
 pub mod request;
@@ -11,6 +13,7 @@ pub mod reservations;
 pub mod response;
 pub mod router;
 pub mod service;
+pub mod site;
 pub mod wallet;
 
 use std::future::Future;
@@ -126,5 +129,9 @@ async fn dispatch(
         Route::Pay => payments::pay(app, req).await,
         Route::Health => Ok(ops::health(app).await),
         Route::Metrics => Ok(ops::metrics(app)),
+        Route::ConcertsPage => Ok(pages::page(&req, site::Page::Concerts)),
+        Route::WaitingRoomPage(_) => Ok(pages::page(&req, site::Page::WaitingRoom)),
+        Route::BookPage(_) => Ok(pages::page(&req, site::Page::Book)),
+        Route::Asset(name) => pages::asset(&req, &name),
     }
 }

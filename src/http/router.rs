@@ -23,6 +23,10 @@ pub enum Route {
     Pay,
     Health,
     Metrics,
+    ConcertsPage,
+    WaitingRoomPage(u64),
+    BookPage(u64),
+    Asset(String),
 }
 
 impl Route {
@@ -44,6 +48,10 @@ impl Route {
             Route::Pay => "POST /api/payments",
             Route::Health => "GET /health",
             Route::Metrics => "GET /metrics",
+            Route::ConcertsPage => "GET /",
+            Route::WaitingRoomPage(_) => "GET /waiting-room/{concertId}",
+            Route::BookPage(_) => "GET /book/{concertId}",
+            Route::Asset(_) => "GET /assets/{name}",
         }
     }
 }
@@ -73,6 +81,10 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["api", "payments"] => vec![(Method::POST, Route::Pay)],
         ["health"] => vec![(Method::GET, Route::Health)],
         ["metrics"] => vec![(Method::GET, Route::Metrics)],
+        [] => vec![(Method::GET, Route::ConcertsPage)],
+        ["waiting-room", id] => vec![(Method::GET, Route::WaitingRoomPage(parse_id(id)?))],
+        ["book", id] => vec![(Method::GET, Route::BookPage(parse_id(id)?))],
+        ["assets", name] => vec![(Method::GET, Route::Asset(name.to_string()))],
         _ => return Err(ApiError::NotFound),
     };
     choices
@@ -114,9 +126,30 @@ mod tests {
             resolve(&Method::GET, "/nope"),
             Err(ApiError::NotFound)
         ));
+        assert_eq!(resolve(&Method::GET, "/").unwrap(), Route::ConcertsPage);
+    }
+
+    #[test]
+    fn page_paths_carry_their_concert() {
+        assert_eq!(
+            resolve(&Method::GET, "/waiting-room/7").unwrap(),
+            Route::WaitingRoomPage(7)
+        );
+        assert_eq!(
+            resolve(&Method::HEAD, "/book/7/").unwrap(),
+            Route::BookPage(7)
+        );
+        assert_eq!(
+            resolve(&Method::GET, "/assets/app.0123.css").unwrap(),
+            Route::Asset("app.0123.css".into())
+        );
         assert!(matches!(
-            resolve(&Method::GET, "/"),
+            resolve(&Method::GET, "/waiting-room/abc"),
             Err(ApiError::NotFound)
+        ));
+        assert!(matches!(
+            resolve(&Method::POST, "/book/7"),
+            Err(ApiError::MethodNotAllowed)
         ));
     }
 

@@ -11,20 +11,11 @@ use serde_json::json;
 
 /// A server over its own database holding concerts 1 (schedules 10, 11) and 2 (schedule 20).
 async fn server(name: &str) -> (TestServer, TestDatabase) {
-    let db = TestDatabase::create(name).await;
     let data = catalog(vec![
         concert(1, &[(10, 4, 1000), (11, 2, 2000)]),
         concert(2, &[(20, 3, 500)]),
     ]);
-    let pool = db.pool();
-    concert_queue::catalog::seed::seed_mysql(&pool, &data)
-        .await
-        .unwrap();
-    pool.disconnect().await.unwrap();
-    let url = db.url.clone();
-    let server = TestServer::start(name, move |c| c.mysql_url = url).await;
-    server.seed(&data).await;
-    (server, db)
+    TestServer::with_catalog_in_mysql(name, &data, |_| {}).await
 }
 
 async fn get(server: &TestServer, path: &str) -> (u16, serde_json::Value) {

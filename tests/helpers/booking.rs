@@ -7,6 +7,7 @@ use concert_queue::catalog::file::{CatalogFile as Catalog, Concert, Schedule, Se
 use concert_queue::store::Store;
 use serde_json::Value;
 
+use super::mysql::TestDatabase;
 use super::{eventually, split, TestServer};
 
 /// A catalog of one concert: `(schedule id, seat count, price)` per schedule.
@@ -49,6 +50,28 @@ impl TestServer {
         let server = TestServer::start(name, customize).await;
         server.seed(catalog).await;
         server
+    }
+
+    /// A server under its own prefix and over its own MySQL database, with `catalog` in
+    /// both (the catalog's routes read MySQL; seats, holds and the queue live in Redis).
+    pub async fn with_catalog_in_mysql(
+        name: &str,
+        catalog: &Catalog,
+        customize: impl FnOnce(&mut concert_queue::Config),
+    ) -> (TestServer, TestDatabase) {
+        let db = TestDatabase::create(name).await;
+        let pool = db.pool();
+        concert_queue::catalog::seed::seed_mysql(&pool, catalog)
+            .await
+            .unwrap();
+        pool.disconnect().await.unwrap();
+        let url = db.url.clone();
+        let server = TestServer::with_catalog(name, catalog, |c| {
+            c.mysql_url = url;
+            customize(c);
+        })
+        .await;
+        (server, db)
     }
 
     pub async fn store(&self) -> Store {

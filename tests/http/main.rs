@@ -11,5 +11,6 @@ mod identity;
 mod layout;
 mod limits;
 mod ops_files;
+mod pages;
 mod settings;
 mod smoke;
