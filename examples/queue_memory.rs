@@ -7,24 +7,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use concert_queue::queue::TokenSigner;
-use concert_queue::queue::{Queue, QueueSettings};
 use concert_queue::store::Store;
 use futures::StreamExt;
+use support::used_memory;
 
-async fn used_memory(store: &Store) -> anyhow::Result<u64> {
-    let info: String = store
-        .query(redis::cmd("INFO").arg("memory"))
-        .await
-        .map_err(|e| anyhow::anyhow!("INFO memory: {e}"))?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .context("used_memory in INFO")?
-        .trim()
-        .parse()
-        .context("parsing used_memory")
-}
+#[path = "support/mod.rs"]
+mod support;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -36,17 +24,7 @@ async fn main() -> anyhow::Result<()> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6399".into());
     let prefix = format!("memprobe{}", std::process::id());
     let store = Store::connect(&url, &prefix, Duration::from_secs(10), 0).await?;
-    let queue = Queue::new(
-        store.clone(),
-        TokenSigner::new(b"memory-probe-secret-value"),
-        QueueSettings {
-            max_active: 0,
-            admit_per_sec: 100,
-            active_ttl: Duration::from_secs(300),
-            idle_timeout: Duration::from_secs(120),
-            activation_tick: Duration::from_millis(100),
-        },
-    );
+    let queue = support::probe_queue(store.clone());
     let meta = store.keys.concert_meta(1);
     let _: () = store
         .query(redis::cmd("HSET").arg(&meta).arg("title").arg("probe"))

@@ -1,13 +1,14 @@
 -- Pay for a held seat from the buyer's wallet, all or nothing: the seat becomes SOLD, the
 -- reservation CONFIRMED, the rankings and the outbox are updated, and the token ends when the
--- buyer has no other live hold in this concert. Paying a confirmed reservation again returns
--- the first answer and charges nothing. 402 leaves the hold in place.
+-- buyer has no other live hold in this concert; the payment that sells the concert's last
+-- seat closes its queue (SOLD_OUT) in the same step. Paying a confirmed reservation again
+-- returns the first answer and charges nothing. 402 leaves the hold in place.
 -- KEYS: 1 reservation, 2 q:active, 3 q:active_seq, 4 wallet, 5 outbox, 6 ranking:sales,
---       7 ranking:soldout, 8 user holds
+--       7 ranking:soldout, 8 user holds, 9 q:life
 -- ARGV: 1 user, 2 token seq, 3 token concert, 4 tag, 5 reservation id, 6 concert
 -- Returns {created (0 replay, 1 new), paymentId, amount, balanceAfter, tokenEnded (0/1)}
-local res, active, active_seq, wallet, outbox, rank_sales, rank_soldout, user_holds =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local res, active, active_seq, wallet, outbox, rank_sales, rank_soldout, user_holds, life =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local user, seq, token_concert, tag, id, concert =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
@@ -57,6 +58,11 @@ end
 if redis.call('HLEN', sold) == redis.call('HLEN', schedule_key(tag, r.schedule, 'seats')) then
   redis.call('HSET', info, 'soldOutMs', int(now_ms))
   redis.call('ZADD', rank_soldout, int(now_ms - first_sale), r.schedule)
+  -- The schedule sold out: when every other one has too, the concert's queue closes.
+  local total, _, _, sold_all = concert_inventory(tag, now_ms)
+  if sold_all >= total then
+    close_sold_out(outbox, life, concert, now_ms)
+  end
 end
 redis.call('ZINCRBY', rank_sales, 1, concert)
 

@@ -26,6 +26,19 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// idle sweep ample time to go round.
 pub const MAX_WAIT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// The largest `maxActive` a concert may be given (PATCH /admin/concerts/{id}/queue).
+pub const MAX_CONCERT_MAX_ACTIVE: u64 = 100_000;
+
+/// The largest `admitPerSec` a concert may be given.
+pub const MAX_CONCERT_ADMIT_PER_SEC: u64 = 100_000;
+
+/// The longest `activeTtlSecs` a concert may be given (a day).
+pub const MAX_CONCERT_ACTIVE_TTL_SECS: u64 = 86_400;
+
+/// The largest `ADMIT_PER_AVAILABLE_SEAT` (10^6: as good as no bound, for tests that want
+/// more buyers than seats).
+pub const MAX_ADMIT_PER_AVAILABLE_SEAT: f64 = 1_000_000.0;
+
 /// Everything the server, the ticker and the worker need to know.
 #[derive(Args, Clone, Debug)]
 #[command(next_help_heading = "Settings (environment variable, or flag)")]
@@ -71,6 +84,16 @@ pub struct Config {
     /// never; at most 1800.
     #[arg(long = "wait-idle-timeout-secs", env = "WAIT_IDLE_TIMEOUT_SECS", default_value = "120", value_parser = secs)]
     pub wait_idle_timeout: Duration,
+    /// Most buyers ACTIVE at once per AVAILABLE seat of the concert (all schedules); above
+    /// 0, at most 10^6. A concert with no seats seeded has no such bound.
+    #[arg(long, env = "ADMIT_PER_AVAILABLE_SEAT", default_value = "1.0")]
+    pub admit_per_available_seat: f64,
+    /// Address of the admin API (its own listener; loopback by default).
+    #[arg(long, env = "ADMIN_BIND_ADDR", default_value = "127.0.0.1:9091")]
+    pub admin_bind_addr: SocketAddr,
+    /// Bearer token of the admin API, at least 16 bytes; unset, the admin listener is off.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// Token requests per second per server before 429; 0 turns the limiter off.
     #[arg(long, env = "TOKEN_RATE_LIMIT_PER_SEC", default_value_t = 100)]
     pub token_rate_limit_per_sec: u32,
@@ -150,10 +173,13 @@ pub struct Config {
     /// The topic the flush worker publishes confirmed reservations to.
     #[arg(long, env = "KAFKA_TOPIC", default_value = "reservation-confirmed")]
     pub kafka_topic: String,
-    /// Partitions the worker creates the topic with when it is missing.
+    /// The topic the flush worker publishes queue events to (key: the concert id).
+    #[arg(long, env = "KAFKA_QUEUE_EVENTS_TOPIC", default_value = "queue-events")]
+    pub kafka_queue_events_topic: String,
+    /// Partitions the worker creates the topics with when they are missing.
     #[arg(long, env = "KAFKA_TOPIC_PARTITIONS", default_value_t = 3)]
     pub kafka_topic_partitions: i32,
-    /// Replication factor the worker creates the topic with when it is missing.
+    /// Replication factor the worker creates the topics with when they are missing.
     #[arg(long, env = "KAFKA_TOPIC_REPLICATION", default_value_t = 1)]
     pub kafka_topic_replication: i32,
     /// Outbox entries the flush worker reads, writes and acknowledges at a time.
@@ -285,6 +311,20 @@ impl Config {
         }
         if self.kafka_topic.is_empty() || self.kafka_topic.len() > 249 {
             bail!("KAFKA_TOPIC must be 1 to 249 characters");
+        }
+        if self.kafka_queue_events_topic.is_empty()
+            || self.kafka_queue_events_topic.len() > 249
+            || self.kafka_queue_events_topic == self.kafka_topic
+        {
+            bail!("KAFKA_QUEUE_EVENTS_TOPIC must be 1 to 249 characters, and not KAFKA_TOPIC");
+        }
+        if !(self.admit_per_available_seat > 0.0
+            && self.admit_per_available_seat <= MAX_ADMIT_PER_AVAILABLE_SEAT)
+        {
+            bail!("ADMIT_PER_AVAILABLE_SEAT must be above 0 and at most {MAX_ADMIT_PER_AVAILABLE_SEAT}");
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("ADMIN_TOKEN must be at least 16 bytes");
         }
         if self.kafka_topic_partitions < 1 || self.kafka_topic_replication < 1 {
             bail!("KAFKA_TOPIC_PARTITIONS and KAFKA_TOPIC_REPLICATION must be at least 1");
@@ -470,6 +510,10 @@ mod tests {
         assert_eq!(c.poll_min_interval_factor, 0.5);
         assert_eq!(c.charges_per_user_per_min, 10);
         assert_eq!(c.idempotency_keys_per_user, 100);
+        assert_eq!(c.admit_per_available_seat, 1.0);
+        assert_eq!(c.admin_bind_addr.to_string(), "127.0.0.1:9091");
+        assert_eq!(c.admin_token, None);
+        assert_eq!(c.kafka_queue_events_topic, "queue-events");
     }
 
     #[test]
@@ -495,6 +539,27 @@ mod tests {
             ("POLL_MIN_INTERVAL_FACTOR", "NaN"),
             ("CLIENT_RATE_LIMIT_BURST", "0"),
             ("IDEMPOTENCY_KEYS_PER_USER", "0"),
+        ] {
+            assert!(from(&[(name, value)]).is_err(), "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn on_sale_settings_are_checked() {
+        let c = from(&[
+            ("ADMIT_PER_AVAILABLE_SEAT", "1.5"),
+            ("ADMIN_TOKEN", "an-admin-token-long-enough"),
+        ])
+        .unwrap();
+        assert_eq!(c.admit_per_available_seat, 1.5);
+        assert_eq!(c.admin_token.as_deref(), Some("an-admin-token-long-enough"));
+        for (name, value) in [
+            ("ADMIT_PER_AVAILABLE_SEAT", "0"),
+            ("ADMIT_PER_AVAILABLE_SEAT", "-1"),
+            ("ADMIT_PER_AVAILABLE_SEAT", "1000001"),
+            ("ADMIT_PER_AVAILABLE_SEAT", "NaN"),
+            ("ADMIN_TOKEN", "short"),
+            ("KAFKA_QUEUE_EVENTS_TOPIC", "reservation-confirmed"),
         ] {
             assert!(from(&[(name, value)]).is_err(), "{name}={value}");
         }

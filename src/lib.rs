@@ -22,16 +22,38 @@ pub mod time;
 
 use std::future::Future;
 
+use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use config::Config;
 
-/// Runs the server on `listener` (its background ticker, hold sweeper, limits sweep
-/// and catalog migrations included) until `shutdown` resolves, then drains in-flight requests and
-/// returns.
+/// Runs the server on `listener` (its background ticker, hold sweeper and catalog
+/// migrations included, and the admin API on `ADMIN_BIND_ADDR` when `ADMIN_TOKEN` is set)
+/// until `shutdown` resolves, then drains in-flight requests and returns.
 pub async fn run(
     listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let admin = match &config.admin_token {
+        Some(_) => {
+            let admin = TcpListener::bind(config.admin_bind_addr)
+                .await
+                .with_context(|| format!("binding ADMIN_BIND_ADDR {}", config.admin_bind_addr))?;
+            tracing::info!(addr = %admin.local_addr()?, "admin API serving");
+            Some(admin)
+        }
+        None => None,
+    };
+    run_with_admin(listener, admin, config, shutdown).await
+}
+
+/// [`run`] with the admin API on a listener of the caller's (`None`: no admin API), so
+/// tests bind it on port 0.
+pub async fn run_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -55,11 +77,24 @@ pub async fn run(
     let migrations = tokio::spawn(db::migrate_when_reachable(
         app.config.mysql_url.clone(),
         app.config.mysql_timeout,
-        stopped,
+        stopped.clone(),
     ));
+    let admin = admin.map(|admin| {
+        let mut stopped = stopped.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            http::serve_surface(admin, app, stop, http::Surface::Admin).await
+        })
+    });
     let served = http::serve(listener, app.clone(), shutdown).await;
     let _ = stop.send(true);
     let _ = tokio::join!(ticker, sweeper, limits_sweep, migrations);
+    if let Some(admin) = admin {
+        admin.await.context("the admin listener panicked")??;
+    }
     app.catalog.close().await;
     served
 }

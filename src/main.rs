@@ -2,7 +2,7 @@
 //! library's commands (src/commands/) on the runtime its settings ask for.
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use concert_queue::commands::{self, DevJwt, Flush, Restore, Seed, Serve};
+use concert_queue::commands::{self, Admin, DevJwt, Flush, Restore, Seed, Serve, VerifyFairness};
 use concert_queue::Config;
 
 /// mimalloc rather than glibc malloc (feature `mimalloc`, on by default; measured in
@@ -29,16 +29,22 @@ enum Command {
     Flush(Flush),
     Restore(Restore),
     DevJwt(DevJwt),
+    Admin(Admin),
+    VerifyFairness(VerifyFairness),
 }
 
 impl Command {
-    fn config(&self) -> &Config {
+    /// The settings the command runs with; `verify-fairness`, a client of the public API,
+    /// has none (the runtime's defaults).
+    fn config(&self) -> Option<&Config> {
         match self {
-            Command::Serve(c) => &c.config,
-            Command::Seed(c) => &c.config,
-            Command::Flush(c) => &c.config,
-            Command::Restore(c) => &c.config,
-            Command::DevJwt(c) => &c.config,
+            Command::Serve(c) => Some(&c.config),
+            Command::Seed(c) => Some(&c.config),
+            Command::Flush(c) => Some(&c.config),
+            Command::Restore(c) => Some(&c.config),
+            Command::DevJwt(c) => Some(&c.config),
+            Command::Admin(c) => Some(c.config()),
+            Command::VerifyFairness(_) => None,
         }
     }
 }
@@ -48,10 +54,20 @@ fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     concert_queue::config::forget_blank_settings();
     let matches = Cli::command()
-        .mut_subcommands(concert_queue::config::name_values_by_env)
+        .mut_subcommands(|sub| {
+            concert_queue::config::name_values_by_env(sub)
+                .mut_subcommands(concert_queue::config::name_values_by_env)
+        })
         .get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
-    let config = cli.command.config();
+    let default_config;
+    let config = match cli.command.config() {
+        Some(config) => config,
+        None => {
+            default_config = Config::default();
+            &default_config
+        }
+    };
     config.validate()?;
     if let Command::DevJwt(dev_jwt) = cli.command {
         return dev_jwt.run();
@@ -67,6 +83,8 @@ fn main() -> anyhow::Result<()> {
             Command::Flush(flush) => flush.run(shutdown).await,
             Command::Restore(restore) => restore.run(shutdown).await,
             Command::DevJwt(_) => unreachable!("dev-jwt runs without a runtime"),
+            Command::Admin(admin) => admin.run().await,
+            Command::VerifyFairness(verify) => verify.run().await,
         }
     })
 }

@@ -39,6 +39,7 @@ pub fn bench_settings(max_active: u64) -> QueueSettings {
         admit_per_sec: 4_000_000,
         active_ttl: Duration::from_secs(300),
         idle_timeout: Duration::ZERO,
+        admit_per_available_seat: 1.0,
         activation_tick: Duration::from_millis(100),
     }
 }

@@ -1,12 +1,8 @@
--- Shared by the booking scripts; prepended after lib/common.lua at build time
--- (src/store/scripts.rs). Key names mirror src/store/keys.rs: everything built here lives
+-- Shared by the booking scripts; prepended after lib/common.lua and lib/concert.lua at build
+-- time (src/store/scripts.rs). Key names mirror src/store/keys.rs: everything built here lives
 -- under the concert's hash tag `tag` (`<prefix>:{c:<id>}`), so it shares the slot of the
 -- keys the script declares. Nothing here raises an error (owned_reservation returns one
 -- for its caller to return).
-
-local function schedule_key(tag, schedule, part)
-  return tag .. ':s:' .. schedule .. ':' .. part
-end
 
 local function reservation_key(tag, id)
   return tag .. ':res:' .. id
@@ -81,23 +77,4 @@ local function end_hold(tag, id, r, status, retention_ms)
   local key = reservation_key(tag, id)
   redis.call('HSET', key, 'status', status)
   redis.call('PEXPIRE', key, retention_ms)
-end
-
--- A flat JSON object from {name, value, ...}: integers exact (cjson keeps only 14 digits),
--- strings escaped by cjson, false as null.
-local function json_object(fields)
-  local parts = {}
-  for i = 1, #fields, 2 do
-    local value = fields[i + 1]
-    local encoded
-    if value == false then
-      encoded = 'null'
-    elseif type(value) == 'number' then
-      encoded = int(value)
-    else
-      encoded = cjson.encode(value)
-    end
-    parts[#parts + 1] = cjson.encode(fields[i]) .. ':' .. encoded
-  end
-  return '{' .. table.concat(parts, ',') .. '}'
 end

@@ -1,18 +1,22 @@
-//! The binary's subcommands, one file each, each a `run(self, shutdown)` over the library:
-//! `serve`, `seed`, `flush`, `restore`, `dev-jwt`. main.rs only parses arguments and picks
-//! one.
+//! The binary's subcommands, one file each, each a `run` over the library: `serve`,
+//! `seed`, `flush`, `restore`, `admin`, `verify-fairness` and `dev-jwt`. main.rs only
+//! parses arguments and picks one.
 
+pub mod admin;
 mod dev_jwt;
 mod flush;
 mod restore;
 mod seed;
 mod serve;
+pub mod verify_fairness;
 
+pub use admin::Admin;
 pub use dev_jwt::DevJwt;
 pub use flush::Flush;
 pub use restore::Restore;
 pub use seed::Seed;
 pub use serve::Serve;
+pub use verify_fairness::VerifyFairness;
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

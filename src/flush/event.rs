@@ -1,5 +1,5 @@
-//! The outbox entry format the booking scripts write (`type`, `id`, `data`) and its
-//! parsing into typed events; an entry that does not parse is a poison entry.
+//! The outbox entry format the booking and queue scripts write (`type`, `id`, `data`) and
+//! its parsing into typed events; an entry that does not parse is a poison entry.
 
 use std::collections::HashMap;
 
@@ -9,6 +9,20 @@ use serde::{Deserialize, Serialize};
 pub const RESERVATION_CONFIRMED: &str = "reservation.confirmed";
 /// `type` of an entry written when a wallet is charged.
 pub const WALLET_CHARGED: &str = "wallet.charged";
+
+/// `type` prefix of the queue events (`queue.admitted`, ...; lua/lib/concert.lua).
+pub const QUEUE_EVENT_PREFIX: &str = "queue.";
+/// Every kind of queue event (docs/api.md, "Queue events").
+pub const QUEUE_EVENT_KINDS: [&str; 8] = [
+    "opened",
+    "admitted",
+    "expired",
+    "idle-dropped",
+    "evicted",
+    "paused",
+    "resumed",
+    "sold-out",
+];
 
 /// Ledger `kind` of a payment's wallet debit.
 pub const LEDGER_PAYMENT: &str = "PAYMENT";
@@ -43,28 +57,83 @@ pub struct WalletCharged {
     pub charged_at_ms: u64,
 }
 
+/// A queue event: published to the queue events topic as written (its `data`), keyed by
+/// its concert; it has no MySQL rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueEvent {
+    /// `Q<concertId>-<n>`, unique per concert: what consumers deduplicate by.
+    pub event_id: String,
+    /// The entry's `type` (`queue.admitted`, ...).
+    pub entry_type: String,
+    pub concert_id: u64,
+    /// The JSON the script wrote.
+    pub data: String,
+}
+
+/// The fields every queue event's data starts with.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueEventHead {
+    event_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    concert_id: u64,
+}
+
+impl QueueEvent {
+    fn parse(entry_type: &str, data: String) -> Result<QueueEvent, String> {
+        let kind = &entry_type[QUEUE_EVENT_PREFIX.len()..];
+        if !QUEUE_EVENT_KINDS.contains(&kind) {
+            return Err(format!("unknown type {entry_type:?}"));
+        }
+        let head: QueueEventHead =
+            serde_json::from_str(&data).map_err(|err| format!("bad `data`: {err}"))?;
+        if head.kind != kind {
+            return Err(format!(
+                "`data` says type {:?}, the entry {kind:?}",
+                head.kind
+            ));
+        }
+        Ok(QueueEvent {
+            event_id: head.event_id,
+            entry_type: entry_type.to_string(),
+            concert_id: head.concert_id,
+            data,
+        })
+    }
+}
+
 /// One parsed outbox entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Reservation(ReservationConfirmed),
     Charge(WalletCharged),
+    Queue(QueueEvent),
 }
 
 impl Event {
-    /// The idempotency id: the reservation id, or the ledger entry id of a charge.
+    /// The idempotency id: the reservation id, the ledger entry id of a charge, or a queue
+    /// event's id.
     pub fn id(&self) -> &str {
         match self {
             Event::Reservation(r) => &r.reservation_id,
             Event::Charge(c) => &c.ledger_id,
+            Event::Queue(q) => &q.event_id,
         }
     }
 
     /// The entry's `type` field.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &str {
         match self {
             Event::Reservation(_) => RESERVATION_CONFIRMED,
             Event::Charge(_) => WALLET_CHARGED,
+            Event::Queue(q) => &q.entry_type,
         }
+    }
+
+    /// Whether the event has rows in MySQL (queue events have none).
+    pub fn has_rows(&self) -> bool {
+        !matches!(self, Event::Queue(_))
     }
 
     /// Parses the fields of one stream entry; the error is the reason it is poison.
@@ -86,6 +155,9 @@ impl Event {
             WALLET_CHARGED => Event::Charge(
                 serde_json::from_str(&data).map_err(|err| format!("bad `data`: {err}"))?,
             ),
+            queue if queue.starts_with(QUEUE_EVENT_PREFIX) => {
+                Event::Queue(QueueEvent::parse(queue, data)?)
+            }
             other => return Err(format!("unknown type {other:?}")),
         };
         if event.id() != id {
@@ -119,6 +191,18 @@ mod tests {
 
     const RESERVATION: &str = r#"{"reservationId":"r1","paymentId":"p1","userId":7,"concertId":1,"scheduleId":2,"seatNo":3,"amount":50000,"balanceAfter":150000,"ledgerId":"l9","confirmedAtMs":1700000000000}"#;
 
+    const ADMITTED: &str = r#"{"eventId":"Q1-1","type":"admitted","concertId":1,"atMs":1700000000000,"count":2,"users":[7,9007199254740991]}"#;
+
+    #[test]
+    fn a_queue_event_parses_and_keeps_its_data_as_written() {
+        let e = Event::parse(&fields("queue.admitted", "Q1-1", ADMITTED)).unwrap();
+        let Event::Queue(q) = &e else { panic!("{e:?}") };
+        assert_eq!((q.concert_id, q.event_id.as_str()), (1, "Q1-1"));
+        assert_eq!(q.data, ADMITTED, "published byte for byte, ids exact");
+        assert_eq!(e.kind(), "queue.admitted");
+        assert!(!e.has_rows());
+    }
+
     #[test]
     fn both_event_types_parse() {
         let e = Event::parse(&fields(RESERVATION_CONFIRMED, "r1", RESERVATION)).unwrap();
@@ -143,6 +227,12 @@ mod tests {
         assert!(err.contains("differs"), "{err}");
         let err = Event::parse(&fields("seat.sold", "r1", RESERVATION)).unwrap_err();
         assert!(err.contains("unknown type"), "{err}");
+        let err = Event::parse(&fields("queue.teleported", "Q1-1", ADMITTED)).unwrap_err();
+        assert!(err.contains("unknown type"), "{err}");
+        let err = Event::parse(&fields("queue.expired", "Q1-1", ADMITTED)).unwrap_err();
+        assert!(err.contains("says type"), "{err}");
+        let err = Event::parse(&fields("queue.admitted", "Q1-2", ADMITTED)).unwrap_err();
+        assert!(err.contains("differs"), "{err}");
         let mut missing = fields(RESERVATION_CONFIRMED, "r1", RESERVATION);
         missing.remove("data");
         assert!(Event::parse(&missing)

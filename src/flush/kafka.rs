@@ -1,7 +1,8 @@
-//! The Kafka sink: the topic created when missing (AdminClient), and every confirmed
-//! reservation published with the idempotent producer (acks=all), key = reservation id.
-//! A batch is handed to the producer at once; its delivery reports come back as a future
-//! that borrows nothing, so the worker can write the next batch while the broker answers.
+//! The Kafka sink: the topics created when missing (AdminClient), and every confirmed
+//! reservation (key: reservation id) and queue event (key: concert id, on the queue events
+//! topic) published with the idempotent producer (acks=all). A batch is handed to the
+//! producer at once; its delivery reports come back as a future that borrows nothing, so
+//! the worker can write the next batch while the broker answers.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use tracing::Instrument;
 
-use super::event::ReservationConfirmed;
+use super::event::Event;
 use crate::Config;
 
 /// How one message's publication failed.
@@ -27,7 +28,48 @@ pub enum PublishError {
     Unavailable(String),
 }
 
-/// The delivery reports of one batch, in the order of its reservations.
+/// Which topic a message goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// `KAFKA_TOPIC`: confirmed reservations.
+    Reservations,
+    /// `KAFKA_QUEUE_EVENTS_TOPIC`: queue events.
+    QueueEvents,
+}
+
+/// One message for the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    pub topic: Topic,
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+impl Outgoing {
+    /// What an event publishes: a reservation its JSON, keyed by its id; a queue event its
+    /// data as written, keyed by its concert; a charge nothing.
+    pub fn of(event: &Event) -> Option<Result<Outgoing, PublishError>> {
+        match event {
+            Event::Reservation(r) => Some(
+                serde_json::to_vec(r)
+                    .map(|payload| Outgoing {
+                        topic: Topic::Reservations,
+                        key: r.reservation_id.clone(),
+                        payload,
+                    })
+                    .map_err(|err| PublishError::Rejected(format!("cannot encode: {err}"))),
+            ),
+            Event::Queue(q) => Some(Ok(Outgoing {
+                topic: Topic::QueueEvents,
+                key: q.concert_id.to_string(),
+                payload: q.data.clone().into_bytes(),
+            })),
+            Event::Charge(_) => None,
+        }
+    }
+}
+
+/// The delivery reports of one batch, in the order of its messages.
 pub type Deliveries = Pin<Box<dyn Future<Output = Vec<Result<(), PublishError>>> + Send>>;
 
 /// The pause before trying again when the producer's queue is full.
@@ -37,6 +79,7 @@ const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(10);
 pub struct KafkaSink {
     brokers: String,
     topic: String,
+    queue_topic: String,
     partitions: i32,
     replication: i32,
     timeout: Duration,
@@ -50,6 +93,7 @@ impl KafkaSink {
         Ok(KafkaSink {
             brokers: config.kafka_brokers.clone(),
             topic: config.kafka_topic.clone(),
+            queue_topic: config.kafka_queue_events_topic.clone(),
             partitions: config.kafka_topic_partitions,
             replication: config.kafka_topic_replication,
             timeout: config.flush_sink_timeout,
@@ -65,20 +109,41 @@ impl KafkaSink {
         &self.topic
     }
 
-    /// Creates the topic unless it exists.
-    #[tracing::instrument(name = "ensure_topic", skip_all, fields(topic = %self.topic))]
+    pub fn queue_topic(&self) -> &str {
+        &self.queue_topic
+    }
+
+    fn topic_name(&self, topic: Topic) -> &str {
+        match topic {
+            Topic::Reservations => &self.topic,
+            Topic::QueueEvents => &self.queue_topic,
+        }
+    }
+
+    /// Creates both topics unless they exist.
+    #[tracing::instrument(name = "ensure_topics", skip_all, fields(topic = %self.topic, queue_topic = %self.queue_topic))]
     pub async fn ensure_topic(&self) -> anyhow::Result<()> {
-        let topic = NewTopic::new(
-            &self.topic,
-            self.partitions,
-            TopicReplication::Fixed(self.replication),
-        );
+        let topics: Vec<NewTopic> = [&self.topic, &self.queue_topic]
+            .into_iter()
+            .map(|name| {
+                NewTopic::new(
+                    name,
+                    self.partitions,
+                    TopicReplication::Fixed(self.replication),
+                )
+            })
+            .collect();
         let options = AdminOptions::new().operation_timeout(Some(self.timeout));
         let results =
-            tokio::time::timeout(self.timeout, self.admin.create_topics([&topic], &options))
+            tokio::time::timeout(self.timeout, self.admin.create_topics(&topics, &options))
                 .await
-                .with_context(|| format!("creating topic {} timed out", self.topic))?
-                .with_context(|| format!("creating topic {}", self.topic))?;
+                .with_context(|| {
+                    format!(
+                        "creating topics {}, {} timed out",
+                        self.topic, self.queue_topic
+                    )
+                })?
+                .with_context(|| format!("creating topics {}, {}", self.topic, self.queue_topic))?;
         for result in results {
             match result {
                 Ok(name) => tracing::info!(topic = %name, "created the Kafka topic"),
@@ -89,25 +154,20 @@ impl KafkaSink {
         Ok(())
     }
 
-    /// Publishes every reservation and waits for each delivery report; the results are
-    /// in the order of `reservations`.
-    pub async fn publish(
-        &self,
-        reservations: &[&ReservationConfirmed],
-    ) -> Vec<Result<(), PublishError>> {
-        self.enqueue(reservations).await.await
-    }
-
-    /// Hands every reservation to the producer now (waiting only while its queue is
-    /// full) and returns the future of their delivery reports, in the order of
-    /// `reservations`. librdkafka times a message out after `message.timeout.ms`; the
-    /// future also gives up a few seconds later, should the producer stop reporting.
-    pub async fn enqueue(&self, reservations: &[&ReservationConfirmed]) -> Deliveries {
-        let span = tracing::info_span!("publish_reservations", count = reservations.len());
+    /// Hands every message to the producer now (waiting only while its queue is full)
+    /// and returns the future of their delivery reports, in the order of `messages` (one
+    /// that could not be built fails as it is). librdkafka times a message out after
+    /// `message.timeout.ms`; the future also gives up a few seconds later, should the
+    /// producer stop reporting.
+    pub async fn enqueue(&self, messages: Vec<Result<Outgoing, PublishError>>) -> Deliveries {
+        let span = tracing::info_span!("publish_messages", count = messages.len());
         let queued: Vec<Result<DeliveryFuture, PublishError>> = async {
-            let mut queued = Vec::with_capacity(reservations.len());
-            for r in reservations {
-                queued.push(self.enqueue_one(r).await);
+            let mut queued = Vec::with_capacity(messages.len());
+            for message in messages {
+                queued.push(match message {
+                    Ok(message) => self.enqueue_one(&message).await,
+                    Err(err) => Err(err),
+                });
             }
             queued
         }
@@ -138,14 +198,12 @@ impl KafkaSink {
         })
     }
 
-    async fn enqueue_one(&self, r: &ReservationConfirmed) -> Result<DeliveryFuture, PublishError> {
-        let payload = serde_json::to_vec(r)
-            .map_err(|err| PublishError::Rejected(format!("cannot encode: {err}")))?;
+    async fn enqueue_one(&self, message: &Outgoing) -> Result<DeliveryFuture, PublishError> {
         let deadline = Instant::now() + self.timeout;
         loop {
-            let record = FutureRecord::to(&self.topic)
-                .key(r.reservation_id.as_bytes())
-                .payload(&payload);
+            let record = FutureRecord::to(self.topic_name(message.topic))
+                .key(message.key.as_bytes())
+                .payload(&message.payload);
             match self.producer.send_result(record) {
                 Ok(delivery) => return Ok(delivery),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))

@@ -13,16 +13,21 @@ use super::event::{Event, LEDGER_CHARGE, LEDGER_PAYMENT};
 /// The largest DATETIME, 9999-12-31 23:59:59.999, plus a millisecond.
 const DATETIME_END_MS: u64 = 253_402_300_800_000;
 
-/// The statements writing `events`. The first one writes the ledger, where every event
-/// has exactly one row: its affected-row count is the number of events new to MySQL.
+/// The statements writing `events` (those with rows: `Event::has_rows`). The first one
+/// writes the ledger, where every such event has exactly one row: its affected-row count
+/// is the number of events new to MySQL.
 pub fn batch(events: &[&Event]) -> String {
     let mut sql = String::with_capacity(events.len() * 400);
     sql.push_str(
         "INSERT INTO wallet_ledger (ledger_id, user_id, kind, amount, balance_after, \
          idempotency_key, reservation_id, created_at) VALUES ",
     );
-    for (i, event) in events.iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for event in events {
+        if !event.has_rows() {
+            continue;
+        }
+        if !std::mem::take(&mut first) {
             sql.push_str(", ");
         }
         match event {
@@ -52,6 +57,7 @@ pub fn batch(events: &[&Event]) -> String {
                     Lit::Time(c.charged_at_ms),
                 ],
             ),
+            Event::Queue(_) => {}
         }
     }
     sql.push_str(" ON DUPLICATE KEY UPDATE ledger_id = ledger_id");
@@ -60,7 +66,7 @@ pub fn batch(events: &[&Event]) -> String {
         .iter()
         .filter_map(|e| match e {
             Event::Reservation(r) => Some(r),
-            Event::Charge(_) => None,
+            Event::Charge(_) | Event::Queue(_) => None,
         })
         .collect();
     if reservations.is_empty() {

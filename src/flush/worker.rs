@@ -13,8 +13,8 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::event::{Event, ReservationConfirmed};
-use super::kafka::{Deliveries, KafkaSink, PublishError};
+use super::event::Event;
+use super::kafka::{Deliveries, KafkaSink, Outgoing, PublishError};
 use super::mysql::{MysqlSink, SinkError};
 use super::outbox::{Lag, Outbox, RawEntry, StreamPos};
 use super::pending::PendingScan;
@@ -61,12 +61,13 @@ struct WrittenBatch {
     failures: Vec<(RawEntry, String)>,
 }
 
-/// A batch MySQL has whose reservations are with the producer; the delivery reports
-/// travel beside it (see [`Worker::flush_once`]).
+/// A batch MySQL has whose messages are with the producer; the delivery reports travel
+/// beside it (see [`Worker::flush_once`]).
 struct Publishing {
     span: tracing::Span,
     started: Instant,
-    /// Entries MySQL has, each marked when a delivery report belongs to it (a reservation).
+    /// Entries MySQL has, each marked when a delivery report belongs to it (a reservation
+    /// or a queue event).
     written: Vec<(RawEntry, bool)>,
     failures: Vec<(RawEntry, String)>,
 }
@@ -128,6 +129,7 @@ impl Worker {
             consumer = outbox.consumer(),
             stream = outbox.stream_key(),
             topic = kafka.topic(),
+            queue_topic = kafka.queue_topic(),
             "flush worker started"
         );
         Ok(Worker {
@@ -551,8 +553,9 @@ impl Worker {
         Ok(out)
     }
 
-    /// Hands every reservation MySQL has of `batch` to the producer (new or replayed: a
-    /// replay may be the redo of a worker that died before publishing).
+    /// Hands every reservation and queue event MySQL has of `batch` (queue events have no
+    /// rows: they pass MySQL as written) to the producer, new or replayed (a replay may be
+    /// the redo of a worker that died before publishing).
     async fn start_publishing(&mut self, batch: WrittenBatch) -> Result<(), (Sink, anyhow::Error)> {
         if self.recheck_topic {
             if let Err(err) = self
@@ -567,28 +570,23 @@ impl Worker {
             self.recheck_topic = false;
         }
         let started = Instant::now();
-        let reservations: Vec<&ReservationConfirmed> = batch
-            .written
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Reservation(r) => Some(r),
-                Event::Charge(_) => None,
-            })
-            .collect();
+        let mut messages = Vec::new();
+        let mut written = Vec::with_capacity(batch.written.len());
+        for (entry, event) in batch.written {
+            let message = Outgoing::of(&event);
+            written.push((entry, message.is_some()));
+            messages.extend(message);
+        }
         let deliveries: Deliveries = self
             .kafka
-            .enqueue(&reservations)
+            .enqueue(messages)
             .instrument(batch.span.clone())
             .await;
         self.stages.since(Stage::Kafka, started);
         let publishing = Publishing {
             span: batch.span,
             started: batch.started,
-            written: batch
-                .written
-                .into_iter()
-                .map(|(entry, event)| (entry, matches!(event, Event::Reservation(_))))
-                .collect(),
+            written,
             failures: batch.failures,
         };
         self.publishing = Some((publishing, deliveries));

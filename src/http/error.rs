@@ -63,6 +63,20 @@ pub enum ApiError {
     /// The concert's line has been non-empty for 25 days on end (lua/lib/queue.lua).
     #[error("the concert's queue cannot take new entries until its line drains")]
     QueueFull,
+    #[error("every seat of the concert is sold")]
+    SoldOut,
+    /// A queue setting out of range; the message names it.
+    #[error("{0}")]
+    InvalidSetting(String),
+    #[error("the concert has no pre-queue")]
+    NoPreQueue,
+    #[error("the pre-queue has not opened yet")]
+    NotOpened,
+    #[error("the buyer is not in the concert's queue")]
+    NotInQueue,
+    /// The admin API's bearer token is missing or wrong.
+    #[error("missing or wrong admin token")]
+    AdminUnauthenticated,
     /// A bug or an unexpected backend answer: logged, never shown to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -73,18 +87,17 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            NotFound | ConcertNotFound | ScheduleNotFound | SeatNotFound | ReservationNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            NotFound | ConcertNotFound | ScheduleNotFound | SeatNotFound | ReservationNotFound
+            | NoPreQueue | NotInQueue => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            BadRequest(_) | InvalidAmount { .. } => StatusCode::BAD_REQUEST,
+            BadRequest(_) | InvalidAmount { .. } | InvalidSetting(_) => StatusCode::BAD_REQUEST,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Unavailable | QueueFull => StatusCode::SERVICE_UNAVAILABLE,
-            InvalidToken | Unauthenticated => StatusCode::UNAUTHORIZED,
+            InvalidToken | Unauthenticated | AdminUnauthenticated => StatusCode::UNAUTHORIZED,
             TokenNotActive | Forbidden => StatusCode::FORBIDDEN,
             SeatUnavailable | HoldLimit | HoldExpired | AlreadyConfirmed | NotHeld
-            | IdempotencyConflict | BalanceLimit => StatusCode::CONFLICT,
+            | IdempotencyConflict | BalanceLimit | SoldOut | NotOpened => StatusCode::CONFLICT,
             InsufficientBalance => StatusCode::PAYMENT_REQUIRED,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -118,6 +131,12 @@ impl ApiError {
             IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             BalanceLimit => "BALANCE_LIMIT",
             QueueFull => "QUEUE_FULL",
+            SoldOut => "SOLD_OUT",
+            InvalidSetting(_) => "INVALID_SETTING",
+            NoPreQueue => "NO_PRE_QUEUE",
+            NotOpened => "NOT_OPENED",
+            NotInQueue => "NOT_IN_QUEUE",
+            AdminUnauthenticated => "UNAUTHENTICATED",
             Internal(_) => "INTERNAL",
         }
     }
@@ -149,6 +168,11 @@ impl From<QueueError> for ApiError {
             QueueError::ConcertNotFound => ApiError::ConcertNotFound,
             QueueError::QueueFull => ApiError::QueueFull,
             QueueError::TokenNotActive => ApiError::TokenNotActive,
+            QueueError::SoldOut => ApiError::SoldOut,
+            QueueError::InvalidSetting(text) => ApiError::InvalidSetting(text),
+            QueueError::NoPreQueue => ApiError::NoPreQueue,
+            QueueError::NotOpened => ApiError::NotOpened,
+            QueueError::NotInQueue => ApiError::NotInQueue,
             QueueError::Store(store) => store.into(),
         }
     }

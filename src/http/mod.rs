@@ -1,8 +1,10 @@
 //! The hyper 1.x server: accept loop with a connection cap, header read timeout,
 //! per-request dispatch with metrics, and graceful shutdown.
 
+pub mod admin;
 pub mod catalog;
 pub mod error;
+pub mod fairness;
 pub mod language;
 pub mod ops;
 pub mod pages;
@@ -35,12 +37,31 @@ use router::Route;
 /// Largest id the API accepts (2^53 - 1, exact in every JSON client).
 pub const MAX_ID: u64 = (1 << 53) - 1;
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish (up to the configured grace period).
+/// Which API a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// The public API (docs/api.md).
+    Public,
+    /// The admin API (src/http/admin.rs), on a listener of its own.
+    Admin,
+}
+
+/// Serves the public API of `app` on `listener` until `shutdown` resolves, then stops
+/// accepting and lets in-flight requests finish (up to the configured grace period).
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    serve_surface(listener, app, shutdown, Surface::Public).await
+}
+
+/// [`serve`] for either surface.
+pub async fn serve_surface(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+    surface: Surface,
 ) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(app.config.max_connections));
     metrics::gauge!("http_connections_max").set(app.config.max_connections as f64);
@@ -68,7 +89,7 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = service::for_app(app.clone(), peer);
+        let service = service::for_app(app.clone(), peer, surface);
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         metrics::gauge!("http_connections_open").increment(1.0);
         tokio::spawn(async move {
@@ -120,6 +141,8 @@ async fn dispatch(
         Route::ConcertRanking => catalog::ranking(app, req).await,
         Route::Concert(id) => catalog::concert(app, id).await,
         Route::ConcertSchedules(id) => catalog::schedules(app, id).await,
+        Route::Fairness(id) => fairness::fairness(app, id).await,
+        Route::FairnessOrder(id) => fairness::order(app, req, id).await,
         Route::SeatMap(id) => reservations::seat_map(app, req, id).await,
         Route::HoldSeat => reservations::hold_seat(app, req).await,
         Route::Reservation(id) => reservations::reservation(app, req, &id).await,

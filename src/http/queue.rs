@@ -1,4 +1,5 @@
-//! Queue endpoints: `POST /api/queue/token` and `GET /api/queue/status`.
+//! Queue endpoints: `POST /api/queue/token` and `GET /api/queue/status` (WAITING, ACTIVE,
+//! EXPIRED, and with an on-sale PRE_QUEUE and SOLD_OUT).
 
 use std::time::Instant;
 
@@ -32,12 +33,25 @@ struct StateView {
     estimated_wait_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<String>,
-    /// The advice for the next status poll, on every WAITING answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opens_at: Option<String>,
+    /// The advice for the next status poll, on every WAITING and PRE_QUEUE answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     poll_after_ms: Option<u64>,
 }
 
 impl StateView {
+    fn bare(status: &'static str) -> Self {
+        StateView {
+            status,
+            position: None,
+            estimated_wait_seconds: None,
+            expires_at: None,
+            opens_at: None,
+            poll_after_ms: None,
+        }
+    }
+
     fn advised(mut self, poll_after_ms: Option<u64>) -> Self {
         self.poll_after_ms = poll_after_ms;
         self
@@ -51,26 +65,20 @@ impl From<&QueueState> for StateView {
                 position,
                 estimated_wait_secs,
             } => StateView {
-                status: "WAITING",
                 position: Some(*position),
                 estimated_wait_seconds: *estimated_wait_secs,
-                expires_at: None,
-                poll_after_ms: None,
+                ..StateView::bare("WAITING")
             },
             QueueState::Active { expires_at_ms } => StateView {
-                status: "ACTIVE",
-                position: None,
-                estimated_wait_seconds: None,
                 expires_at: Some(rfc3339_millis(*expires_at_ms)),
-                poll_after_ms: None,
+                ..StateView::bare("ACTIVE")
             },
-            QueueState::Expired => StateView {
-                status: "EXPIRED",
-                position: None,
-                estimated_wait_seconds: None,
-                expires_at: None,
-                poll_after_ms: None,
+            QueueState::Expired => StateView::bare("EXPIRED"),
+            QueueState::PreQueue { opens_at_ms } => StateView {
+                opens_at: Some(rfc3339_millis(*opens_at_ms)),
+                ..StateView::bare("PRE_QUEUE")
             },
+            QueueState::SoldOut => StateView::bare("SOLD_OUT"),
         }
     }
 }

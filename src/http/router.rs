@@ -14,6 +14,8 @@ pub enum Route {
     ConcertRanking,
     Concert(u64),
     ConcertSchedules(u64),
+    Fairness(u64),
+    FairnessOrder(u64),
     SeatMap(u64),
     HoldSeat,
     Reservation(String),
@@ -39,6 +41,8 @@ impl Route {
             Route::ConcertRanking => "GET /api/concerts/ranking",
             Route::Concert(_) => "GET /api/concerts/{id}",
             Route::ConcertSchedules(_) => "GET /api/concerts/{id}/schedules",
+            Route::Fairness(_) => "GET /api/concerts/{id}/queue/fairness",
+            Route::FairnessOrder(_) => "GET /api/concerts/{id}/queue/fairness/order",
             Route::SeatMap(_) => "GET /api/schedules/{id}/seats",
             Route::HoldSeat => "POST /api/reservations",
             Route::Reservation(_) => "GET /api/reservations/{id}",
@@ -58,8 +62,7 @@ impl Route {
 
 /// Resolves a request line to its route.
 pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let choices: Vec<(Method, Route)> = match segments.as_slice() {
+    let choices: Vec<(Method, Route)> = match segments(path).as_slice() {
         ["api", "queue", "token"] => vec![(Method::POST, Route::IssueToken)],
         ["api", "queue", "status"] => vec![(Method::GET, Route::QueueStatus)],
         ["api", "concerts"] => vec![(Method::GET, Route::Concerts)],
@@ -67,6 +70,12 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["api", "concerts", id] => vec![(Method::GET, Route::Concert(parse_id(id)?))],
         ["api", "concerts", id, "schedules"] => {
             vec![(Method::GET, Route::ConcertSchedules(parse_id(id)?))]
+        }
+        ["api", "concerts", id, "queue", "fairness"] => {
+            vec![(Method::GET, Route::Fairness(parse_id(id)?))]
+        }
+        ["api", "concerts", id, "queue", "fairness", "order"] => {
+            vec![(Method::GET, Route::FairnessOrder(parse_id(id)?))]
         }
         ["api", "schedules", id, "seats"] => vec![(Method::GET, Route::SeatMap(parse_id(id)?))],
         ["api", "reservations"] => vec![(Method::POST, Route::HoldSeat)],
@@ -87,6 +96,17 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["assets", name] => vec![(Method::GET, Route::Asset(name.to_string()))],
         _ => return Err(ApiError::NotFound),
     };
+    choose(method, choices)
+}
+
+/// A path's segments, without the leading and any trailing `/`.
+pub fn segments(path: &str) -> Vec<&str> {
+    path.trim_end_matches('/').split('/').skip(1).collect()
+}
+
+/// The route of a known path that `method` asks for (HEAD is served wherever GET is); 405
+/// when none.
+pub fn choose<R>(method: &Method, choices: Vec<(Method, R)>) -> Result<R, ApiError> {
     choices
         .into_iter()
         .find(|(allowed, _)| {
@@ -166,6 +186,10 @@ mod tests {
         assert_eq!(
             resolve(&Method::GET, "/api/schedules/3/seats").unwrap(),
             Route::SeatMap(3)
+        );
+        assert_eq!(
+            resolve(&Method::GET, "/api/concerts/7/queue/fairness/order").unwrap(),
+            Route::FairnessOrder(7)
         );
         assert_eq!(
             resolve(&Method::DELETE, "/api/reservations/R1-2").unwrap(),

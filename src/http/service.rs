@@ -84,12 +84,14 @@ pub fn cors_policy(allowed: &str) -> anyhow::Result<Option<CorsLayer>> {
 /// The header that carries a request's id, both ways.
 const REQUEST_ID: &str = "x-request-id";
 
-/// The hyper service of one connection from `peer`: the request id, CORS, then
-/// [`super::handle`]; the metrics and the access log once the response is ready. Each
-/// request carries the peer address in its extensions (the client budgets key on it).
+/// The hyper service of one connection from `peer`: the request id, CORS (public API
+/// only), then [`super::handle`] or, on the admin listener, [`super::admin::handle`]; the
+/// metrics and the access log once the response is ready. Each request carries the peer
+/// address in its extensions (the client budgets key on it).
 pub fn for_app(
     app: Arc<App>,
     peer: SocketAddr,
+    surface: super::Surface,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Body>,
@@ -100,12 +102,19 @@ pub fn for_app(
         let app = app.clone();
         move |req: Request<Incoming>| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(super::handle(&app, req).await) }
+            async move {
+                Ok::<_, Infallible>(match surface {
+                    super::Surface::Public => super::handle(&app, req).await,
+                    super::Surface::Admin => super::admin::handle(&app, req).await,
+                })
+            }
         }
     });
-    let layered = ServiceBuilder::new()
-        .option_layer(app.cors.clone())
-        .service(routed);
+    let cors = match surface {
+        super::Surface::Public => app.cors.clone(),
+        super::Surface::Admin => None,
+    };
+    let layered = ServiceBuilder::new().option_layer(cors).service(routed);
     hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let layered = layered.clone();
         let app = app.clone();

@@ -1,16 +1,25 @@
 //! The waiting queue: issuing tokens, reporting status and admitting buyers, each one
 //! atomic Lua script (lua/issue_token.lua, lua/queue_status.lua, lua/activate.lua); the
-//! signed queue tokens; the activation ticker every server runs.
+//! signed queue tokens; the activation ticker every server runs; the pre-queue's draw and
+//! opening; the operator's settings and figures (admin.rs).
 
+pub mod admin;
 pub mod advice;
+pub mod draw;
 mod error;
+pub mod fairness;
+pub mod opening;
 pub mod ticker;
 pub mod token;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use moka::future::Cache;
 
 use crate::config::Config;
 use crate::store::{QueueKeys, Store, StoreError};
+use draw::Draw;
 pub use error::QueueError;
 pub use token::{Claims, TokenSigner};
 
@@ -18,13 +27,20 @@ pub use token::{Claims, TokenSigner};
 /// stretch of the line its idle sweep visits.
 const ACTIVATION_BATCH: u64 = 1000;
 
-/// The queue's tunables, as the scripts take them.
+/// How many times a call is made again when the script asks for the current draw.
+const DRAW_ATTEMPTS: usize = 3;
+
+/// The queue's tunables from the environment: the defaults of every concert without its
+/// own (lua/lib/queue.lua queue_settings reads the concert's first), as ARGV 1 to 5 of
+/// every queue script.
 #[derive(Clone, Debug)]
 pub struct QueueSettings {
     pub max_active: u64,
     pub admit_per_sec: u64,
     pub active_ttl: Duration,
     pub idle_timeout: Duration,
+    /// Most ACTIVE buyers per AVAILABLE seat.
+    pub admit_per_available_seat: f64,
     /// How often the activation ticker runs; the idle sweep sizes its stretch by it.
     pub activation_tick: Duration,
 }
@@ -36,18 +52,26 @@ impl QueueSettings {
             admit_per_sec: config.queue_admit_per_sec,
             active_ttl: config.active_ttl,
             idle_timeout: config.wait_idle_timeout,
+            admit_per_available_seat: config.admit_per_available_seat,
             activation_tick: config.activation_tick,
         }
     }
 
     /// The admission bucket holds a quarter second of admissions (at least one), enough to
-    /// cover the gap between ticks without letting a burst outrun the rate.
+    /// cover the gap between ticks without letting a burst outrun the rate (computed in
+    /// lua/lib/queue.lua from the rate in force; here for tools and benches).
     pub fn bucket_capacity(&self) -> u64 {
         (self.admit_per_sec / 4).max(1)
     }
 
-    fn ttl_ms(&self) -> u64 {
-        self.active_ttl.as_millis() as u64
+    /// Adds ARGV 1 to 5 of every queue script: the defaults.
+    fn push_defaults(&self, invocation: &mut redis::ScriptInvocation<'_>) {
+        invocation
+            .arg(self.max_active)
+            .arg(self.admit_per_sec)
+            .arg(self.active_ttl.as_millis() as u64)
+            .arg(self.idle_timeout.as_millis() as u64)
+            .arg(self.admit_per_available_seat.to_string());
     }
 }
 
@@ -63,6 +87,12 @@ pub enum QueueState {
         expires_at_ms: u64,
     },
     Expired,
+    /// In the pre-queue, before `opensAt`: no position yet.
+    PreQueue {
+        opens_at_ms: u64,
+    },
+    /// WAITING or PRE_QUEUE when the concert's last seat sold.
+    SoldOut,
 }
 
 /// The answer to a token request.
@@ -82,6 +112,8 @@ pub struct Activation {
     pub dropped_idle: u64,
     pub waiting: u64,
     pub active: u64,
+    /// A pre-queue's entries are still to move into the line (src/queue/opening.rs).
+    pub opening: bool,
 }
 
 /// The queue operations over one store.
@@ -90,6 +122,9 @@ pub struct Queue {
     store: Store,
     signer: TokenSigner,
     settings: QueueSettings,
+    /// Each concert's pre-queue draw as last read (a draw never changes; a script that
+    /// sees another epoch asks for the current one).
+    draws: Cache<u64, Arc<Draw>>,
 }
 
 impl Queue {
@@ -98,7 +133,15 @@ impl Queue {
             store,
             signer,
             settings,
+            draws: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
         }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn settings(&self) -> &QueueSettings {
@@ -109,8 +152,9 @@ impl Queue {
         &self.signer
     }
 
-    /// Enters `user_id` into the concert's queue, or returns the live token it already has
-    /// (a waiter silent past the idle timeout has none: it enters again at the back).
+    /// Enters `user_id` into the concert's queue (its pre-queue before `opensAt`), or
+    /// returns the live token it already has (a waiter silent past the idle timeout has
+    /// none: it enters again at the back).
     #[tracing::instrument(name = "issue_queue_token", skip(self))]
     pub async fn issue_token(
         &self,
@@ -118,28 +162,29 @@ impl Queue {
         concert_id: u64,
     ) -> Result<IssuedToken, QueueError> {
         let keys = self.store.keys.queue(concert_id);
-        let s = &self.settings;
+        let script = &self.store.scripts.issue_token;
         let reply: Vec<i64> = self
-            .store
-            .invoke(
-                keys.invoke(&self.store.scripts.issue_token)
-                    .arg(user_id)
-                    .arg(s.max_active)
-                    .arg(s.admit_per_sec)
-                    .arg(s.ttl_ms())
-                    .arg(s.bucket_capacity())
-                    .arg(s.idle_timeout.as_millis() as u64),
-            )
+            .with_draw(concert_id, |draw| {
+                let mut invocation = keys.invoke(script);
+                self.settings.push_defaults(&mut invocation);
+                invocation.arg(user_id);
+                push_draw(&mut invocation, draw, user_id);
+                invocation
+            })
             .await?;
-        let [status, created, seq, position, wait, expires] = reply[..] else {
+        let [status, created, seq, position, wait, at] = reply[..] else {
             return Err(StoreError::unexpected("issue_token", &reply).into());
         };
         let claims = Claims::new(concert_id, user_id, seq as u64);
         let state = match status {
             0 => waiting(position, wait),
-            _ => QueueState::Active {
-                expires_at_ms: expires as u64,
+            1 => QueueState::Active {
+                expires_at_ms: at as u64,
             },
+            2 => QueueState::PreQueue {
+                opens_at_ms: at as u64,
+            },
+            _ => return Err(StoreError::unexpected("issue_token", &reply).into()),
         };
         Ok(IssuedToken {
             token: self.signer.sign(&claims),
@@ -153,18 +198,15 @@ impl Queue {
     #[tracing::instrument(name = "poll_queue_status", skip(self))]
     pub async fn status(&self, claims: &Claims) -> Result<QueueState, QueueError> {
         let keys = self.store.keys.queue(claims.concert_id);
-        let s = &self.settings;
+        let script = &self.store.scripts.queue_status;
         let reply: Vec<i64> = self
-            .store
-            .invoke(
-                keys.invoke(&self.store.scripts.queue_status)
-                    .arg(claims.user_id)
-                    .arg(claims.seq)
-                    .arg(s.admit_per_sec)
-                    .arg(s.max_active)
-                    .arg(s.ttl_ms())
-                    .arg(s.idle_timeout.as_millis() as u64),
-            )
+            .with_draw(claims.concert_id, |draw| {
+                let mut invocation = keys.invoke(script);
+                self.settings.push_defaults(&mut invocation);
+                invocation.arg(claims.user_id).arg(claims.seq);
+                push_draw(&mut invocation, draw, claims.user_id);
+                invocation
+            })
             .await?;
         match reply[..] {
             [0, position, wait] => Ok(waiting(position, wait)),
@@ -172,8 +214,56 @@ impl Queue {
                 expires_at_ms: expires as u64,
             }),
             [2] => Ok(QueueState::Expired),
+            [4, opens_at] => Ok(QueueState::PreQueue {
+                opens_at_ms: opens_at as u64,
+            }),
+            [5] => Ok(QueueState::SoldOut),
             _ => Err(StoreError::unexpected("queue_status", &reply).into()),
         }
+    }
+
+    /// Runs a script that may need the concert's draw: first with the draw this server
+    /// knows (if any); when the script answers that it needs the current one (a first
+    /// element 3, or the string `DRAW`), reads it from Redis and runs the script again.
+    pub(crate) async fn with_draw<'s, T: redis::FromRedisValue + NeedsDraw>(
+        &self,
+        concert_id: u64,
+        invocation: impl Fn(Option<&Draw>) -> redis::ScriptInvocation<'s>,
+    ) -> Result<T, QueueError> {
+        let mut draw = self.draws.get(&concert_id).await;
+        for _ in 0..DRAW_ATTEMPTS {
+            let reply: T = self.store.invoke(&invocation(draw.as_deref())).await?;
+            if !reply.needs_draw() {
+                return Ok(reply);
+            }
+            draw = Some(self.read_draw(concert_id).await?);
+        }
+        Err(StoreError::bug(anyhow::anyhow!(
+            "concert {concert_id}: the scripts kept asking for another draw"
+        ))
+        .into())
+    }
+
+    /// Reads the concert's current draw from Redis and remembers it.
+    async fn read_draw(&self, concert_id: u64) -> Result<Arc<Draw>, QueueError> {
+        let (epoch, seed): (Option<String>, Option<String>) = self
+            .store
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.store.keys.queue(concert_id).life)
+                    .arg(draw::EPOCH_FIELD)
+                    .arg(draw::SEED_FIELD),
+            )
+            .await?;
+        let (Some(epoch), Some(seed)) = (epoch, seed.as_deref().and_then(draw::parse_hex32)) else {
+            return Err(StoreError::bug(anyhow::anyhow!(
+                "concert {concert_id}: a script asked for the draw, and there is none"
+            ))
+            .into());
+        };
+        let draw = Arc::new(Draw { epoch, seed });
+        self.draws.insert(concert_id, draw.clone()).await;
+        Ok(draw)
     }
 
     /// One activation tick for one concert.
@@ -211,16 +301,11 @@ impl Queue {
 
     /// The activate script's invocation for one concert's queue keys.
     fn activation(&self, keys: &QueueKeys) -> redis::ScriptInvocation<'_> {
-        let s = &self.settings;
-        let mut invocation = keys.invoke(&self.store.scripts.activate);
+        let mut invocation = keys.invoke_with_outbox(&self.store.scripts.activate);
+        self.settings.push_defaults(&mut invocation);
         invocation
-            .arg(s.max_active)
-            .arg(s.admit_per_sec)
-            .arg(s.ttl_ms())
-            .arg(s.idle_timeout.as_millis() as u64)
-            .arg(s.bucket_capacity())
             .arg(ACTIVATION_BATCH)
-            .arg(s.activation_tick.as_millis() as u64);
+            .arg(self.settings.activation_tick.as_millis() as u64);
         invocation
     }
 
@@ -248,7 +333,7 @@ impl Queue {
 }
 
 fn parse_activation(reply: &[u64]) -> Result<Activation, QueueError> {
-    let [admitted, expired_active, dropped_idle, waiting, active] = reply[..] else {
+    let [admitted, expired_active, dropped_idle, waiting, active, opening] = reply[..] else {
         return Err(StoreError::unexpected("activate", &reply).into());
     };
     Ok(Activation {
@@ -257,7 +342,34 @@ fn parse_activation(reply: &[u64]) -> Result<Activation, QueueError> {
         dropped_idle,
         waiting,
         active,
+        opening: opening == 1,
     })
+}
+
+/// Adds a script's last two ARGV: the draw's epoch and the user's HMAC under its seed
+/// ('' and '' when this server knows no draw for the concert).
+fn push_draw(invocation: &mut redis::ScriptInvocation<'_>, draw: Option<&Draw>, user_id: u64) {
+    match draw {
+        Some(draw) => invocation.arg(&draw.epoch).arg(draw.place_of(user_id)),
+        None => invocation.arg("").arg(""),
+    };
+}
+
+/// A script answer that may ask for the concert's current draw instead.
+pub(crate) trait NeedsDraw {
+    fn needs_draw(&self) -> bool;
+}
+
+impl NeedsDraw for Vec<i64> {
+    fn needs_draw(&self) -> bool {
+        self.first() == Some(&3)
+    }
+}
+
+impl NeedsDraw for Vec<String> {
+    fn needs_draw(&self) -> bool {
+        self.first().is_some_and(|s| s == "DRAW")
+    }
 }
 
 fn waiting(position: i64, wait: i64) -> QueueState {

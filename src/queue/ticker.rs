@@ -1,12 +1,15 @@
 //! The activation ticker: every server runs the activation script for each concert at a
 //! fixed interval (all concerts in one round trip, as `SCRIPT_FANOUT` says). The budget
-//! lives in Redis, so many tickers admit no faster than one.
+//! lives in Redis, so many tickers admit no faster than one. A tick that finds a pre-queue
+//! opening starts this server's driver of it (src/queue/opening.rs).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::app::App;
 use crate::periodic::Periodic;
+use crate::queue::opening::OPEN_CHUNK;
 use crate::queue::QueueError;
 
 /// How often the concert list is re-read.
@@ -17,6 +20,8 @@ pub struct ActivationTicker {
     app: Arc<App>,
     concerts: Vec<u64>,
     listed_at: Option<Instant>,
+    /// Concerts whose opening this server is driving.
+    openings: Arc<Mutex<HashSet<u64>>>,
 }
 
 impl ActivationTicker {
@@ -25,7 +30,32 @@ impl ActivationTicker {
             app,
             concerts: Vec::new(),
             listed_at: None,
+            openings: Arc::default(),
         }
+    }
+
+    /// Runs the concert's opening steps in a task of their own, unless this server already
+    /// does.
+    fn drive_opening(&self, concert_id: u64) {
+        if !self
+            .openings
+            .lock()
+            .expect("the openings lock is never poisoned")
+            .insert(concert_id)
+        {
+            return;
+        }
+        let queue = self.app.queue.clone();
+        let openings = self.openings.clone();
+        tokio::spawn(async move {
+            if let Err(err) = queue.run_opening(concert_id, OPEN_CHUNK).await {
+                tracing::warn!(concert_id, error = %err, "opening the pre-queue failed; the next tick resumes it");
+            }
+            openings
+                .lock()
+                .expect("the openings lock is never poisoned")
+                .remove(&concert_id);
+        });
     }
 
     async fn tick(&mut self) -> Result<(), QueueError> {
@@ -51,7 +81,12 @@ impl ActivationTicker {
         let mut first_error = None;
         for (&concert_id, outcome) in concerts.iter().zip(outcomes) {
             match outcome {
-                Ok(activation) => crate::metrics::record_activation(concert_id, &activation),
+                Ok(activation) => {
+                    crate::metrics::record_activation(concert_id, &activation);
+                    if activation.opening {
+                        self.drive_opening(concert_id);
+                    }
+                }
                 Err(err) => first_error = first_error.or(Some(err)),
             }
         }

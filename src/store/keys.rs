@@ -13,7 +13,7 @@ pub struct Keys {
 pub struct QueueKeys {
     /// hash: the concert's name and settings; exists exactly when the concert does.
     pub meta: String,
-    /// sorted set user -> index * 2^21 + presence slot: the waiting line, first come first
+    /// sorted set user -> offset * 2^12 + presence slot: the waiting line, first come first
     /// served, with each waiter's latest sign of life (lua/lib/queue.lua).
     pub line: String,
     /// sorted set user -> ACTIVE expiry (ms).
@@ -24,14 +24,31 @@ pub struct QueueKeys {
     pub entries: String,
     /// hash: the admission token bucket (`tokens`, `ts`).
     pub bucket: String,
-    /// hash: the observed admission rate and the idle sweep's cursor.
+    /// hash: the observed admission rate, the last minute's admissions, the idle sweep's
+    /// cursor.
     pub stats: String,
+    /// hash: the concert's own queue settings (`maxActive`, `admitPerSec`,
+    /// `activeTtlSecs`, `idleTimeoutSecs`, `paused`, `opensAt`); absent ones are the
+    /// environment's.
+    pub settings: String,
+    /// hash: the pre-queue's draw and lifecycle (`epoch`, `seed`, `commitment`,
+    /// `openedAt`, `size`, `moved`, `doneAt`), `soldOutAt`, the queue events' counter.
+    pub life: String,
+    /// sorted set, every score 0: the pre-queue, members `<hmac hex>:<user>`, so in HMAC
+    /// order.
+    pub pre: String,
+    /// set: users evicted while the pre-queue opens, whose entries are not moved.
+    pub gone: String,
+    /// list: queue events of joins and polls waiting for the next activation tick.
+    pub events: String,
+    /// The outbox stream the ticker and the admin scripts append queue events to.
+    pub outbox: String,
 }
 
 impl QueueKeys {
-    /// An invocation of a queue script with all seven queue keys, in the order every
-    /// queue script takes them (KEYS 1 to 7: meta, line, active, active_seq, entries,
-    /// bucket, stats).
+    /// An invocation of a queue script with the twelve keys of the concert's queue, in
+    /// the order every queue script takes them (KEYS 1 to 12: meta, line, active,
+    /// active_seq, entries, bucket, stats, settings, life, pre, gone, events).
     pub fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
         let mut invocation = script.prepare_invoke();
         for key in [
@@ -42,9 +59,22 @@ impl QueueKeys {
             &self.entries,
             &self.bucket,
             &self.stats,
+            &self.settings,
+            &self.life,
+            &self.pre,
+            &self.gone,
+            &self.events,
         ] {
             invocation.key(key);
         }
+        invocation
+    }
+
+    /// [`QueueKeys::invoke`] with the outbox as KEYS 13, for the scripts that append
+    /// queue events.
+    pub fn invoke_with_outbox<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        let mut invocation = self.invoke(script);
+        invocation.key(&self.outbox);
         invocation
     }
 }
@@ -115,7 +145,7 @@ impl HoldKeys {
     }
 }
 
-/// The keys of lua/pay_reservation.lua, in its header's order (KEYS 1 to 8).
+/// The keys of lua/pay_reservation.lua, in its header's order (KEYS 1 to 9).
 #[derive(Clone, Debug)]
 pub struct PaymentKeys {
     pub reservation: String,
@@ -126,6 +156,8 @@ pub struct PaymentKeys {
     pub ranking_sales: String,
     pub ranking_soldout: String,
     pub user_holds: String,
+    /// The queue's `q:life`, where the last seat's payment closes the queue.
+    pub life: String,
 }
 
 impl PaymentKeys {
@@ -140,6 +172,7 @@ impl PaymentKeys {
             &self.ranking_sales,
             &self.ranking_soldout,
             &self.user_holds,
+            &self.life,
         ] {
             invocation.key(key);
         }
@@ -321,6 +354,7 @@ impl Keys {
             ranking_sales: self.ranking_sales(),
             ranking_soldout: self.ranking_soldout(),
             user_holds: self.user_holds(concert_id, user_id),
+            life: queue.life,
         }
     }
 
@@ -358,6 +392,12 @@ impl Keys {
             entries: format!("{tag}:q:entries"),
             bucket: format!("{tag}:q:bucket"),
             stats: format!("{tag}:q:stats"),
+            settings: format!("{tag}:q:settings"),
+            life: format!("{tag}:q:life"),
+            pre: format!("{tag}:q:pre"),
+            gone: format!("{tag}:q:gone"),
+            events: format!("{tag}:q:events"),
+            outbox: self.outbox(),
         }
     }
 }
@@ -377,9 +417,15 @@ mod tests {
             &q.entries,
             &q.bucket,
             &q.stats,
+            &q.settings,
+            &q.life,
+            &q.pre,
+            &q.gone,
+            &q.events,
         ] {
             assert!(key.starts_with("cq:{c:7}:"), "{key}");
         }
+        assert_eq!(q.outbox, "cq:outbox");
     }
 
     #[test]

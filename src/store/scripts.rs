@@ -8,6 +8,7 @@ macro_rules! queue_script {
     ($file:literal) => {
         Script::new(concat!(
             include_str!("../../lua/lib/common.lua"),
+            include_str!("../../lua/lib/concert.lua"),
             include_str!("../../lua/lib/queue.lua"),
             include_str!(concat!("../../lua/", $file))
         ))
@@ -18,6 +19,7 @@ macro_rules! booking_script {
     ($file:literal) => {
         Script::new(concat!(
             include_str!("../../lua/lib/common.lua"),
+            include_str!("../../lua/lib/concert.lua"),
             include_str!("../../lua/lib/booking.lua"),
             include_str!(concat!("../../lua/", $file))
         ))
@@ -30,6 +32,10 @@ pub struct Scripts {
     pub issue_token: Script,
     pub queue_status: Script,
     pub activate: Script,
+    pub open_prequeue: Script,
+    pub configure_queue: Script,
+    pub evict_buyer: Script,
+    pub queue_figures: Script,
     pub seat_map: Script,
     pub available_seats: Script,
     pub hold_seat: Script,
@@ -45,6 +51,10 @@ impl Scripts {
             issue_token: queue_script!("issue_token.lua"),
             queue_status: queue_script!("queue_status.lua"),
             activate: queue_script!("activate.lua"),
+            open_prequeue: queue_script!("open_prequeue.lua"),
+            configure_queue: queue_script!("configure_queue.lua"),
+            evict_buyer: queue_script!("evict_buyer.lua"),
+            queue_figures: queue_script!("queue_figures.lua"),
             seat_map: booking_script!("seat_map.lua"),
             available_seats: booking_script!("available_seats.lua"),
             hold_seat: booking_script!("hold_seat.lua"),
@@ -59,11 +69,15 @@ impl Scripts {
 impl Scripts {
     /// Every script with its name (its file under lua/, without `.lua`), so tools can map
     /// an EVALSHA's hash back to the script it runs.
-    pub fn named(&self) -> [(&'static str, &Script); 10] {
+    pub fn named(&self) -> [(&'static str, &Script); 14] {
         [
             ("issue_token", &self.issue_token),
             ("queue_status", &self.queue_status),
             ("activate", &self.activate),
+            ("open_prequeue", &self.open_prequeue),
+            ("configure_queue", &self.configure_queue),
+            ("evict_buyer", &self.evict_buyer),
+            ("queue_figures", &self.queue_figures),
             ("seat_map", &self.seat_map),
             ("available_seats", &self.available_seats),
             ("hold_seat", &self.hold_seat),

@@ -15,6 +15,8 @@ use concert_queue::Config;
 /// longer than the harness's 500 ms Redis bound, which would turn into clean 503s.
 fn roomy(c: &mut Config) {
     c.redis_timeout = Duration::from_secs(5);
+    // More buyers ACTIVE than seats, on purpose: these tests are about contention.
+    c.admit_per_available_seat = 1_000_000.0;
     c.queue_max_active = 100_000;
     c.queue_admit_per_sec = 1_000_000;
     c.holds_per_user = 1_000;

@@ -9,6 +9,7 @@ mod concurrency;
 mod faults;
 mod garbage;
 mod holds;
+mod inventory;
 mod model;
 mod payment;
 mod seed;

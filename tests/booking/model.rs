@@ -108,11 +108,15 @@ async fn the_engine_agrees_with_a_plain_model_on_random_histories() {
         c.holds_per_user = HOLD_LIMIT;
         c.hold_ttl = Duration::from_secs(600);
         c.hold_sweep_interval = Duration::from_millis(50);
+        c.admit_per_available_seat = 1_000_000.0;
     })
     .await;
+    // Schedules 12 and 21 are never touched: each concert keeps seats AVAILABLE, so the
+    // inventory never pauses admission nor closes the queue (tests/booking/inventory.rs
+    // covers those); joins are admitted at once, as the model says.
     let concerts = vec![
-        concert(1, &[(10, 12, 1000), (11, 8, 2500)]),
-        concert(2, &[(20, 10, 700)]),
+        concert(1, &[(10, 12, 1000), (11, 8, 2500), (12, 1, 1000)]),
+        concert(2, &[(20, 10, 700), (21, 1, 700)]),
     ];
     server.seed(&catalog(concerts)).await;
     let viewers = [

@@ -71,7 +71,9 @@ async fn payments_reach_mysql_and_the_topic_and_restore_rebuilds_redis() {
 
     let mut worker = Worker::start(&env.config).await.unwrap();
     let report = worker.drain(5).await.unwrap();
-    assert_eq!(report.acked, 6, "2 charges and 4 payments");
+    // 2 charges and 4 payments, and the queue events of the admissions that a tick has
+    // moved to the outbox so far (their rows and messages are checked below).
+    assert!(report.acked >= 6, "{report:?}");
     let ids: HashSet<String> = env.reservation_ids().await.into_iter().collect();
     assert_eq!(ids, paid.iter().cloned().collect());
     assert_eq!(

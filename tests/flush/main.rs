@@ -8,4 +8,5 @@ mod basic;
 mod crash;
 mod e2e;
 mod outage;
+mod queue_events;
 mod restore;

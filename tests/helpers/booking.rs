@@ -202,8 +202,17 @@ impl TestServer {
         body["balance"].as_u64().unwrap()
     }
 
-    /// Every outbox entry as (type, id, data).
+    /// The outbox's sales and charges as (type, id, data), in order; the queue events are
+    /// left out, since the ticker appends them at its own pace (see
+    /// [`Self::outbox_with_queue_events`]).
     pub async fn outbox(&self) -> Vec<(String, String, Value)> {
+        let mut entries = self.outbox_with_queue_events().await;
+        entries.retain(|(kind, _, _)| !kind.starts_with("queue."));
+        entries
+    }
+
+    /// Every outbox entry as (type, id, data), the queue events included.
+    pub async fn outbox_with_queue_events(&self) -> Vec<(String, String, Value)> {
         let mut conn = self.redis().await;
         let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
             .arg(self.keys().outbox())

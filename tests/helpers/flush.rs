@@ -59,6 +59,7 @@ impl FlushEnv {
         config.mysql_url = format!("{mysql_server_url}/{database}");
         config.kafka_brokers = brokers.to_string();
         config.kafka_topic = format!("cq-test-{}", unique.replace('_', "-"));
+        config.kafka_queue_events_topic = format!("cq-test-q-{}", unique.replace('_', "-"));
         config.kafka_topic_partitions = 3;
         config.flush_sink_timeout = Duration::from_secs(5);
         config.flush_idle_poll = Duration::from_millis(20);
@@ -222,6 +223,10 @@ impl FlushEnv {
             ("MYSQL_URL", c.mysql_url.clone()),
             ("KAFKA_BROKERS", c.kafka_brokers.clone()),
             ("KAFKA_TOPIC", c.kafka_topic.clone()),
+            (
+                "KAFKA_QUEUE_EVENTS_TOPIC",
+                c.kafka_queue_events_topic.clone(),
+            ),
             ("FLUSH_BATCH_SIZE", c.flush_batch_size.to_string()),
             (
                 "FLUSH_CLAIM_IDLE_SECS",
@@ -425,6 +430,16 @@ pub async fn dump_keys(env: &FlushEnv) -> BTreeMap<String, Dumped> {
                     .await
                     .unwrap(),
             ),
+            "list" => Dumped::Text(format!(
+                "{:?}",
+                redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async::<Vec<String>>(&mut conn)
+                    .await
+                    .unwrap()
+            )),
             "stream" => Dumped::Text("<stream>".into()),
             other => panic!("unexpected {other} at {key}"),
         };

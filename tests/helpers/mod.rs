@@ -6,6 +6,7 @@ pub mod booking;
 pub mod flush;
 pub mod jwt;
 pub mod mysql;
+pub mod onsale;
 pub mod processes;
 pub mod redis_process;
 pub mod services;
@@ -58,6 +59,8 @@ pub fn test_config(redis_url: &str, prefix: &str) -> Config {
 /// A running server on an ephemeral port; shut down (and its keys deleted) on drop.
 pub struct TestServer {
     pub base: String,
+    /// The admin API's base URL, when the configuration sets `ADMIN_TOKEN`.
+    pub admin_base: Option<String>,
     pub config: Config,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -74,16 +77,30 @@ impl TestServer {
         Self::start_with(config).await
     }
 
-    /// Starts a server with exactly this configuration.
+    /// Starts a server with exactly this configuration (the admin API on a port of its
+    /// own when it sets `ADMIN_TOKEN`).
     pub async fn start_with(config: Config) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let admin = match config.admin_token {
+            Some(_) => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            None => None,
+        };
+        let admin_base = admin
+            .as_ref()
+            .map(|admin| format!("http://{}", admin.local_addr().unwrap()));
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(concert_queue::run(listener, config.clone(), async {
-            let _ = rx.await;
-        }));
+        let handle = tokio::spawn(concert_queue::run_with_admin(
+            listener,
+            admin,
+            config.clone(),
+            async {
+                let _ = rx.await;
+            },
+        ));
         TestServer {
             base,
+            admin_base,
             config,
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)

@@ -28,9 +28,12 @@ async fn join_from(server: &TestServer, ip: &str, body: Value) -> reqwest::Respo
 /// shared one, so honest clients all get in.
 #[tokio::test]
 async fn one_greedy_client_cannot_starve_the_others() {
+    // The server-wide budget (20) would be spent many times over by the attacker's 150
+    // requests if refused ones drew on it, yet leaves room for what the attacker may take
+    // (its burst of 3 plus 1/s while the loop runs) and the 8 honest clients.
     let server = TestServer::start("greedy-client", |c| {
         c.queue_max_active = 0;
-        c.token_rate_limit_per_sec = 10;
+        c.token_rate_limit_per_sec = 20;
         c.client_rate_limit_per_sec = 1;
         c.client_rate_limit_burst = 3;
         c.trusted_proxy_hops = 1;
@@ -76,9 +79,12 @@ async fn one_greedy_client_cannot_starve_the_others() {
 /// whatever addresses its requests come from.
 #[tokio::test]
 async fn in_jwt_mode_the_budget_is_the_verified_users() {
+    // The server-wide budget (20) is far below the attacker's 50 requests, so it would be
+    // spent if refused requests drew on it, yet above what the attacker may take from it
+    // (its burst of 3 plus 1/s while the loop runs) plus the 8 honest users.
     let (server, _jwks) = jwt_server("greedy-user", |c| {
         c.queue_max_active = 0;
-        c.token_rate_limit_per_sec = 10;
+        c.token_rate_limit_per_sec = 20;
         c.client_rate_limit_per_sec = 1;
         c.client_rate_limit_burst = 3;
     })

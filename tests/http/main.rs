@@ -4,6 +4,7 @@
 #[path = "../helpers/mod.rs"]
 mod helpers;
 
+mod admin;
 mod contract;
 mod conventions;
 mod fairness;

@@ -7,4 +7,6 @@ mod helpers;
 mod admission;
 mod concurrency;
 mod faults;
+mod prequeue;
+mod runtime_settings;
 mod tokens;
