@@ -6,8 +6,9 @@
 --       11 gone, 12 events
 -- ARGV: 1 to 5 the default settings (lib/queue.lua queue_settings), 6 user, 7 the draw's
 --       epoch the caller knows ('' for none), 8 the user's HMAC under that draw's seed
--- Returns {status, created (0/1), seq, position, wait_secs, at_ms}: status 0 WAITING,
--- 1 ACTIVE (at_ms: its expiry), 2 PRE_QUEUE (at_ms: opensAt), 3 the caller must call again
+-- Returns {status, created (0/1), seq, position, wait_secs, at_ms}: status 0 WAITING (at_ms:
+-- the concert's idle timeout in force, for the poll advice), 1 ACTIVE (at_ms: its expiry),
+-- 2 PRE_QUEUE (at_ms: opensAt), 3 the caller must call again
 -- with the current draw's epoch and the user's HMAC (nothing was written).
 local user, epoch, hmac = ARGV[6], ARGV[7], ARGV[8]
 local now_ms, now_us = redis_clock()
@@ -39,7 +40,7 @@ if score then
   mark_present(k.line, user, score, now_slot)
   local position = line_position(k, life, user, score)
   return {0, 0, entry_seq(line_state(k.entries), score), position,
-    estimate_wait_secs(k.stats, position, s.rate, s.max_active, s.ttl_ms), 0}
+    estimate_wait_secs(k.stats, position, s.rate, s.max_active, s.ttl_ms), s.idle_ms}
 end
 local active_entry = redis.call('HGET', k.active_seq, user)
 if active_entry then
@@ -57,7 +58,7 @@ if life.phase == 'opening' then
   if rank then
     local position = opening_position(k, life, rank)
     return {0, 0, tonumber(life.epoch), position,
-      estimate_wait_secs(k.stats, position, s.rate, s.max_active, s.ttl_ms), 0}
+      estimate_wait_secs(k.stats, position, s.rate, s.max_active, s.ttl_ms), s.idle_ms}
   end
 end
 
@@ -92,4 +93,4 @@ local position = redis.call('ZCARD', k.line)
 if life.phase == 'opening' then
   position = position + life.size - life.moved
 end
-return {0, 1, seq, position, estimate_wait_secs(k.stats, position, s.rate, s.max_active, s.ttl_ms), 0}
+return {0, 1, seq, position, estimate_wait_secs(k.stats, position, s.rate, s.max_active, s.ttl_ms), s.idle_ms}

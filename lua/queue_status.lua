@@ -4,7 +4,7 @@
 --       11 gone, 12 events
 -- ARGV: 1 to 5 the default settings (lib/queue.lua queue_settings), 6 user, 7 seq, 8 the
 --       draw's epoch the caller knows ('' for none), 9 the user's HMAC under its seed
--- Returns {0 WAITING, position, wait_secs} | {1 ACTIVE, expires_ms} | {2 EXPIRED}
+-- Returns {0 WAITING, position, wait_secs, idle_timeout_ms (the concert's, for the advice)} | {1 ACTIVE, expires_ms} | {2 EXPIRED}
 --       | {3 call again with the current draw} | {4 PRE_QUEUE, opens_at_ms} | {5 SOLD_OUT}
 local k = queue_keys()
 local user, seq, epoch, hmac = ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
@@ -40,7 +40,8 @@ if score and entry_seq(line_state(k.entries), score) == seq then
   end
   mark_present(k.line, user, score, now_slot)
   local position = line_position(k, life, user, score)
-  return {0, position, estimate_wait_secs(k.stats, position, s.rate, s.max_active, s.ttl_ms)}
+  return {0, position, estimate_wait_secs(k.stats, position, s.rate, s.max_active, s.ttl_ms),
+    s.idle_ms}
 end
 
 local active_entry = redis.call('HGET', k.active_seq, user)
@@ -62,7 +63,8 @@ if life.phase == 'opening' and drawn then
       return {5}
     end
     local position = opening_position(k, life, rank)
-    return {0, position, estimate_wait_secs(k.stats, position, s.rate, s.max_active, s.ttl_ms)}
+    return {0, position, estimate_wait_secs(k.stats, position, s.rate, s.max_active, s.ttl_ms),
+    s.idle_ms}
   end
 end
 return {2}

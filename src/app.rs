@@ -129,10 +129,10 @@ impl App {
         Ok(now)
     }
 
-    /// The `pollAfterMs` advice for a token's answer (WAITING only), remembered for pacing
-    /// its next poll.
+    /// The `pollAfterMs` advice for a token's answer (WAITING and PRE_QUEUE), remembered for
+    /// pacing its next poll.
     pub fn advise_poll(&self, claims: &Claims, state: &QueueState, at: Instant) -> Option<u64> {
-        let advice = self.queue.poll_after(state);
+        let advice = self.queue.poll_after(state, crate::time::unix_millis());
         if let Some(pacer) = &self.poll_pacer {
             match advice {
                 Some(advised) => pacer.answered_waiting(claims, at, advised),

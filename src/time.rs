@@ -1,6 +1,11 @@
-//! Time formatting for the API: RFC 3339 UTC strings.
+//! Time for the API: RFC 3339 UTC strings, and the server's clock in Unix ms.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+
+/// The server's clock now, in ms since the epoch.
+pub fn unix_millis() -> u64 {
+    u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0)
+}
 
 /// `ms` since the epoch as an RFC 3339 UTC string with milliseconds.
 pub fn rfc3339_millis(ms: u64) -> String {

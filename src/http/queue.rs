@@ -64,6 +64,7 @@ impl From<&QueueState> for StateView {
             QueueState::Waiting {
                 position,
                 estimated_wait_secs,
+                ..
             } => StateView {
                 position: Some(*position),
                 estimated_wait_seconds: *estimated_wait_secs,

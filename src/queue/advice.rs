@@ -1,7 +1,8 @@
-//! `pollAfterMs`, the advice every WAITING answer carries: a quarter of the estimated wait,
-//! at least 1 s and at most 30 s, and never more than a quarter of the idle timeout, so a
-//! client far back polls rarely, one near the head often, and one that follows the advice
-//! is never dropped as idle (docs/architecture.md).
+//! `pollAfterMs`, the advice every WAITING and PRE_QUEUE answer carries. WAITING: a quarter
+//! of the estimated wait, at least 1 s and at most 30 s, and never more than a quarter of the
+//! concert's idle timeout, so a client far back polls rarely, one near the head often, and
+//! one that follows the advice is never dropped as idle. PRE_QUEUE: a quarter of the time
+//! left before `opensAt`, within the same bounds (docs/architecture.md).
 
 use std::time::Duration;
 
@@ -25,6 +26,14 @@ pub fn poll_after(estimated_wait_secs: Option<u64>, idle_timeout: Duration) -> D
         None => ceiling,
     };
     wanted.clamp(floor, ceiling)
+}
+
+/// The advice for a PRE_QUEUE token at `now_ms` when the pre-queue opens at `opens_at_ms`
+/// (both Unix ms): a quarter of the time left, between 1 s and 30 s, so polls thin out far
+/// ahead and the countdown's last seconds are followed closely.
+pub fn poll_before_opening(opens_at_ms: u64, now_ms: u64) -> Duration {
+    Duration::from_millis(opens_at_ms.saturating_sub(now_ms) / 4)
+        .clamp(MIN_POLL_AFTER, MAX_POLL_AFTER)
 }
 
 #[cfg(test)]
@@ -59,6 +68,25 @@ mod tests {
             poll_after(None, Duration::ZERO),
             MAX_POLL_AFTER,
             "no idle timeout"
+        );
+    }
+
+    #[test]
+    fn before_the_opening_a_quarter_of_the_time_left() {
+        let opens = 1_000_000_000;
+        assert_eq!(
+            poll_before_opening(opens, opens - 20_000),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            poll_before_opening(opens, opens - 3_600_000),
+            MAX_POLL_AFTER
+        );
+        assert_eq!(poll_before_opening(opens, opens - 1_000), MIN_POLL_AFTER);
+        assert_eq!(
+            poll_before_opening(opens, opens + 5_000),
+            MIN_POLL_AFTER,
+            "past opensAt, while the opening runs"
         );
     }
 }

@@ -82,6 +82,9 @@ pub enum QueueState {
         position: u64,
         /// `None` when admission is switched off altogether.
         estimated_wait_secs: Option<u64>,
+        /// The concert's idle timeout in force (its own setting, else the environment's;
+        /// zero: never), which bounds the poll advice.
+        idle_timeout: Duration,
     },
     Active {
         expires_at_ms: u64,
@@ -177,7 +180,7 @@ impl Queue {
         };
         let claims = Claims::new(concert_id, user_id, seq as u64);
         let state = match status {
-            0 => waiting(position, wait),
+            0 => waiting(position, wait, at),
             1 => QueueState::Active {
                 expires_at_ms: at as u64,
             },
@@ -209,7 +212,7 @@ impl Queue {
             })
             .await?;
         match reply[..] {
-            [0, position, wait] => Ok(waiting(position, wait)),
+            [0, position, wait, idle_ms] => Ok(waiting(position, wait, idle_ms)),
             [1, expires] => Ok(QueueState::Active {
                 expires_at_ms: expires as u64,
             }),
@@ -309,16 +312,18 @@ impl Queue {
         invocation
     }
 
-    /// The `pollAfterMs` advice of a WAITING state (none for the others).
-    pub fn poll_after(&self, state: &QueueState) -> Option<Duration> {
+    /// The `pollAfterMs` advice of a WAITING or PRE_QUEUE state at `now_ms` (Unix ms; none
+    /// for the others).
+    pub fn poll_after(&self, state: &QueueState, now_ms: u64) -> Option<Duration> {
         match state {
             QueueState::Waiting {
                 estimated_wait_secs,
+                idle_timeout,
                 ..
-            } => Some(advice::poll_after(
-                *estimated_wait_secs,
-                self.settings.idle_timeout,
-            )),
+            } => Some(advice::poll_after(*estimated_wait_secs, *idle_timeout)),
+            QueueState::PreQueue { opens_at_ms } => {
+                Some(advice::poll_before_opening(*opens_at_ms, now_ms))
+            }
             _ => None,
         }
     }
@@ -372,9 +377,10 @@ impl NeedsDraw for Vec<String> {
     }
 }
 
-fn waiting(position: i64, wait: i64) -> QueueState {
+fn waiting(position: i64, wait: i64, idle_timeout_ms: i64) -> QueueState {
     QueueState::Waiting {
         position: position as u64,
         estimated_wait_secs: u64::try_from(wait).ok(),
+        idle_timeout: Duration::from_millis(u64::try_from(idle_timeout_ms).unwrap_or(0)),
     }
 }

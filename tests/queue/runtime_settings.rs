@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::onsale::with_admin;
+use crate::helpers::onsale::{rfc3339, with_admin};
 use crate::helpers::{eventually, TestServer};
 
 #[tokio::test]
@@ -204,4 +204,56 @@ async fn the_cli_steers_the_same_queue_straight_on_redis() {
         "back to the default: {answer}"
     );
     assert_eq!(answer["settings"]["admitPerSec"], 3);
+}
+
+/// `pollAfterMs` follows the concert's own idle timeout (a client that follows it is never
+/// dropped, however short the concert's timeout), and a PRE_QUEUE answer carries it too: a
+/// quarter of the time left before `opensAt`, within 1 s and 30 s.
+#[tokio::test]
+async fn the_poll_advice_follows_the_concerts_idle_timeout_and_the_countdown() {
+    let server = TestServer::start("advice-per-concert", |c| {
+        with_admin(c);
+        c.queue_admit_per_sec = 0; // nobody admitted: no estimate, the longest advice
+        c.wait_idle_timeout = Duration::from_secs(120);
+        c.poll_min_interval_factor = 0.0;
+    })
+    .await;
+    for concert in 1..=4 {
+        server.add_concert(concert).await;
+    }
+    server.patch_queue(1, json!({"idleTimeoutSecs": 8})).await;
+    let advice = |body: &serde_json::Value| body["pollAfterMs"].as_u64().unwrap();
+
+    let (_, own) = server.join(1, 1).await;
+    assert_eq!(own["status"], "WAITING", "{own}");
+    assert_eq!(advice(&own), 2_000, "a quarter of the concert's 8 s: {own}");
+    let token = own["token"].as_str().unwrap();
+    assert_eq!(advice(&server.status(token).await), 2_000);
+    let (_, env) = server.join(1, 2).await;
+    assert_eq!(
+        advice(&env),
+        30_000,
+        "the environment's 120 s caps at 30 s: {env}"
+    );
+
+    let now = server.redis_now_ms().await;
+    server
+        .patch_queue(3, json!({"opensAt": rfc3339(now + 3_600_000)}))
+        .await;
+    server
+        .patch_queue(4, json!({"opensAt": rfc3339(now + 20_000)}))
+        .await;
+    let (_, far) = server.join(1, 3).await;
+    assert_eq!(far["status"], "PRE_QUEUE", "{far}");
+    assert_eq!(advice(&far), 30_000, "an hour ahead: {far}");
+    let (_, near) = server.join(1, 4).await;
+    assert_eq!(near["status"], "PRE_QUEUE", "{near}");
+    let near_advice = advice(&near);
+    assert!(
+        (1_000..=5_000).contains(&near_advice),
+        "a quarter of at most 20 s: {near}"
+    );
+    let polled = server.status(near["token"].as_str().unwrap()).await;
+    assert_eq!(polled["status"], "PRE_QUEUE");
+    assert!(advice(&polled) <= near_advice, "{polled}");
 }
