@@ -9,5 +9,6 @@ mod booking;
 mod chrome;
 mod keyboard;
 mod korean;
+mod on_sale;
 mod stage;
 mod waiting_room;
