@@ -4,6 +4,7 @@
 //! metrics handle.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,8 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// The CORS policy (`CORS_ALLOWED_ORIGINS`); `None` allows no other origin.
     pub cors: Option<tower_http::cors::CorsLayer>,
+    /// Set when shutdown begins: `/health/ready` answers 503 from then on.
+    draining: AtomicBool,
 }
 
 impl App {
@@ -72,7 +75,18 @@ impl App {
             jwt,
             token_limiter,
             metrics: crate::metrics::handle(),
+            draining: AtomicBool::new(false),
         }))
+    }
+
+    /// Shutdown has begun: from now on the server is not ready (`/health/ready` is 503).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The JWT verifier, in `AUTH_MODE=jwt` only.

@@ -149,6 +149,22 @@ pub struct Config {
     /// How long a client may take to send its request headers, in seconds.
     #[arg(long = "header-read-timeout-secs", env = "HEADER_READ_TIMEOUT_SECS", default_value = "10", value_parser = secs)]
     pub header_read_timeout: Duration,
+    /// Open HTTP connections one client IP (the peer address) may hold at once; further
+    /// ones are closed at once; 0: no cap.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 1_000)]
+    pub max_connections_per_ip: usize,
+    /// How long a client may take to send a whole request, headers and body, in seconds
+    /// (408 and the connection closed beyond).
+    #[arg(long = "request-read-timeout-secs", env = "REQUEST_READ_TIMEOUT_SECS", default_value = "10", value_parser = secs)]
+    pub request_read_timeout: Duration,
+    /// How long an answer may wait for the client to read it, in seconds; beyond, the
+    /// connection is closed.
+    #[arg(long = "response-write-timeout-secs", env = "RESPONSE_WRITE_TIMEOUT_SECS", default_value = "10", value_parser = secs)]
+    pub response_write_timeout: Duration,
+    /// On SIGTERM, how long the server keeps accepting while `/health/ready` answers 503
+    /// (so load balancers stop sending first), before graceful shutdown, in seconds.
+    #[arg(long = "shutdown-ready-delay-secs", env = "SHUTDOWN_READY_DELAY_SECS", default_value = "5", value_parser = secs)]
+    pub shutdown_ready_delay: Duration,
     /// How long graceful shutdown waits for in-flight requests, in seconds.
     #[arg(long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = secs)]
     pub shutdown_grace: Duration,
@@ -308,6 +324,9 @@ impl Config {
         }
         if self.max_connections == 0 {
             bail!("MAX_CONNECTIONS must be positive");
+        }
+        if self.request_read_timeout.is_zero() || self.response_write_timeout.is_zero() {
+            bail!("REQUEST_READ_TIMEOUT_SECS and RESPONSE_WRITE_TIMEOUT_SECS must be at least 1");
         }
         if self.kafka_topic.is_empty() || self.kafka_topic.len() > 249 {
             bail!("KAFKA_TOPIC must be 1 to 249 characters");
@@ -494,6 +513,10 @@ mod tests {
         assert_eq!(c.flush_workers, 2);
         assert_eq!(c.flush_claim_idle, Duration::from_secs(30));
         assert_eq!(c.flush_max_deliveries, 5);
+        assert_eq!(c.max_connections_per_ip, 1_000);
+        assert_eq!(c.request_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.response_write_timeout, Duration::from_secs(10));
+        assert_eq!(c.shutdown_ready_delay, Duration::from_secs(5));
         assert_eq!(c.flush_sink_timeout, Duration::from_secs(30));
         assert_eq!(c.flush_idle_poll, Duration::from_millis(200));
         assert_eq!(c.flush_metrics_addr.unwrap().to_string(), "127.0.0.1:9464");

@@ -30,7 +30,8 @@ pub use config::Config;
 
 /// Runs the server on `listener` (its background ticker, hold sweeper and catalog
 /// migrations included, and the admin API on `ADMIN_BIND_ADDR` when `ADMIN_TOKEN` is set)
-/// until `shutdown` resolves, then drains in-flight requests and returns.
+/// until `shutdown` resolves; then `/health/ready` answers 503 while the listener keeps
+/// accepting for `SHUTDOWN_READY_DELAY_SECS`, and in-flight requests are drained.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -89,7 +90,19 @@ pub async fn run_with_admin(
             http::serve_surface(admin, app, stop, http::Surface::Admin).await
         })
     });
-    let served = http::serve(listener, app.clone(), shutdown).await;
+    let drained = {
+        let app = app.clone();
+        async move {
+            shutdown.await;
+            app.start_draining();
+            tracing::info!(
+                delay_secs = app.config.shutdown_ready_delay.as_secs_f64(),
+                "draining: not ready, still accepting"
+            );
+            tokio::time::sleep(app.config.shutdown_ready_delay).await;
+        }
+    };
+    let served = http::serve(listener, app.clone(), drained).await;
     let _ = stop.send(true);
     let _ = tokio::join!(ticker, sweeper, limits_sweep, migrations);
     if let Some(admin) = admin {

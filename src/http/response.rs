@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
@@ -57,6 +57,16 @@ pub fn error(err: &ApiError) -> Response<Body> {
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let ApiError::MethodNotAllowed { allow } = err {
+        if let Ok(value) = HeaderValue::from_str(allow) {
+            response.headers_mut().insert(ALLOW, value);
+        }
+    }
+    if let ApiError::RequestTimeout = err {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     if let ApiError::Unauthenticated = err {
         response

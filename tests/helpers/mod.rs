@@ -52,6 +52,7 @@ pub fn test_config(redis_url: &str, prefix: &str) -> Config {
         activation_tick: Duration::from_millis(20),
         redis_timeout: Duration::from_millis(500),
         shutdown_grace: Duration::from_secs(2),
+        shutdown_ready_delay: Duration::ZERO,
         ..Config::default()
     }
 }
@@ -199,6 +200,13 @@ impl TestServer {
         let (status, body) = self.get_with_token("/api/queue/status", token).await;
         assert_eq!(status, 200, "status failed: {body}");
         body
+    }
+
+    /// Sends the shutdown signal (as SIGTERM does) without waiting for `run` to return.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
     }
 
     /// Stops the server and waits for `run` to return.
