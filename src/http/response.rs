@@ -11,6 +11,10 @@ use crate::http::error::ApiError;
 
 pub type Body = Full<Bytes>;
 
+/// The `Retry-After` of a 503 `UNAVAILABLE` (Redis or MySQL away or refusing work), in
+/// seconds: soon enough for a blip, slow enough not to hammer a sick Redis.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// A JSON response with the given status.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
@@ -57,6 +61,11 @@ pub fn error(err: &ApiError) -> Response<Body> {
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let ApiError::Unavailable = err {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
     }
     if let ApiError::MethodNotAllowed { allow } = err {
         if let Ok(value) = HeaderValue::from_str(allow) {
