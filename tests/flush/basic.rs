@@ -381,6 +381,7 @@ async fn trimming_keeps_what_any_group_still_needs() {
 async fn lag_counts_pending_and_undelivered_entries_and_their_age() {
     let mut env = FlushEnv::new("flushlag").await;
     env.config.flush_batch_size = 10;
+    env.config.flush_sink_timeout = Duration::from_secs(1);
     env.config.flush_claim_idle = Duration::from_secs(3);
     let store = env.store().await;
     assert_eq!(env.lag().await, Default::default(), "no stream: no lag");

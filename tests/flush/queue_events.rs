@@ -73,7 +73,7 @@ async fn every_kind_of_queue_event_reaches_its_topic_keyed_by_concert() {
     assert_eq!(server.pay(&token, &id).await.0, 201);
 
     let kinds_in_outbox: BTreeSet<String> = server
-        .outbox()
+        .outbox_with_queue_events()
         .await
         .into_iter()
         .map(|(kind, _, _)| kind)
@@ -157,7 +157,7 @@ async fn five_thousand_idle_waiters_shed_in_a_few_entries_not_five_thousand() {
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let dropped: Vec<_> = server
-        .outbox()
+        .outbox_with_queue_events()
         .await
         .into_iter()
         .filter(|(kind, _, _)| kind == "queue.idle-dropped")
