@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::limits::{ClientBudget, ClientKey, PollPacer};
 use crate::queue::{Claims, Queue, QueueSettings, QueueState, TokenSigner};
+use crate::store::presence::Presence;
 use crate::store::Store;
 
 pub struct App {
@@ -37,6 +38,8 @@ pub struct App {
     pub cors: Option<tower_http::cors::CorsLayer>,
     /// Set when shutdown begins: `/health/ready` answers 503 from then on.
     draining: AtomicBool,
+    /// This server's heartbeat, and whether `restore` runs (writes refused meanwhile).
+    pub presence: Presence,
 }
 
 impl App {
@@ -68,7 +71,7 @@ impl App {
             poll_pacer: PollPacer::new(config.poll_min_interval_factor),
             cors,
             config,
-            store,
+            store: store.clone(),
             queue,
             booking,
             catalog,
@@ -76,12 +79,21 @@ impl App {
             token_limiter,
             metrics: crate::metrics::handle(),
             draining: AtomicBool::new(false),
+            presence: Presence::new(store.clone(), "server"),
         }))
     }
 
     /// Shutdown has begun: from now on the server is not ready (`/health/ready` is 503).
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// 503 while `restore` rebuilds Redis (its maintenance marker is set).
+    pub fn refuse_writes_in_maintenance(&self) -> Result<(), ApiError> {
+        match self.presence.in_maintenance() {
+            true => Err(ApiError::Unavailable),
+            false => Ok(()),
+        }
     }
 
     /// Whether shutdown has begun.

@@ -59,7 +59,11 @@ pub async fn run_with_admin(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let app = app::App::build(config).await?;
+    if let Err(err) = app.presence.beat().await {
+        tracing::warn!(error = %err, "cannot announce this server in Redis yet");
+    }
     let (stop, stopped) = watch::channel(false);
+    let presence = tokio::spawn(app.presence.clone().run(stopped.clone()));
     let ticker = tokio::spawn(periodic::run_every(
         app.config.activation_tick,
         stopped.clone(),
@@ -104,7 +108,7 @@ pub async fn run_with_admin(
     };
     let served = http::serve(listener, app.clone(), drained).await;
     let _ = stop.send(true);
-    let _ = tokio::join!(ticker, sweeper, limits_sweep, migrations);
+    let _ = tokio::join!(ticker, sweeper, limits_sweep, migrations, presence);
     if let Some(admin) = admin {
         admin.await.context("the admin listener panicked")??;
     }

@@ -2,7 +2,9 @@
 //! the catalog (as `seed` does), every flushed confirmed reservation (its record and its
 //! SOLD seat), each concert's reservation counter, the sales and sold-out rankings, and
 //! every wallet (balance, ledger counter, the idempotency answers of the last 24 hours).
-//! It refuses to run over a Redis that still holds live state under the prefix.
+//! It refuses to run over a Redis that still holds live state under the prefix, or while
+//! any server or flush worker is alive (their heartbeats); while it runs, its maintenance
+//! marker makes servers and workers that start meanwhile refuse writes.
 //! The key layout is the booking scripts' (docs/architecture.md, `Keys`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,7 +14,7 @@ use mysql_async::prelude::*;
 
 use super::file::{CatalogFile, Concert, Schedule, Seat};
 use crate::booking::record::{PaymentRecord, ReservationRecord};
-use crate::store::Store;
+use crate::store::{presence, Store};
 
 /// How long a charge's idempotency answer is kept, as the booking scripts keep it.
 const IDEMPOTENCY_TTL_MS: u64 = crate::booking::RETENTION.as_millis() as u64;
@@ -77,6 +79,9 @@ async fn ensure_empty(store: &Store) -> anyhow::Result<()> {
             .await
             .context("scanning Redis for live state")?;
         for key in keys {
+            if key == store.keys.maintenance() {
+                continue;
+            }
             if key == store.keys.outbox() {
                 let len: u64 = store
                     .query(redis::cmd("XLEN").arg(&key))
@@ -241,6 +246,63 @@ async fn send(store: &Store, pipe: &mut redis::Pipeline) -> anyhow::Result<()> {
 
 /// Rebuilds the Redis state of `store`'s prefix from MySQL; see the module docs.
 pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Restored> {
+    ensure_nobody_alive(store).await?;
+    if !presence::begin_maintenance(store).await? {
+        bail!(
+            "another restore is running ({} is set); restore changed nothing",
+            store.keys.maintenance()
+        );
+    }
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let marker = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let every = presence::MAINTENANCE_TTL / 3;
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                if let Err(err) = presence::extend_maintenance(&store).await {
+                    tracing::warn!(error = %err, "cannot extend the maintenance marker");
+                }
+            }
+        })
+    };
+    // A server or worker that started just before the marker was set: refuse all the same.
+    let restored = match ensure_nobody_alive(store).await {
+        Ok(()) => rebuild(store, pool).await,
+        Err(err) => Err(err),
+    };
+    let _ = stop.send(true);
+    let _ = marker.await;
+    presence::end_maintenance(store)
+        .await
+        .context("removing the maintenance marker")?;
+    restored
+}
+
+/// Refuses while any server or flush worker has a live heartbeat: they would write
+/// over what restore rebuilds (a seat sold before restore marks it SOLD, a reservation id
+/// taken from a counter not restored yet).
+async fn ensure_nobody_alive(store: &Store) -> anyhow::Result<()> {
+    let alive = presence::alive(store)
+        .await
+        .context("looking for live servers and workers")?;
+    if !alive.is_empty() {
+        bail!(
+            "{} server(s) or flush worker(s) are running against this Redis ({}); stop them \
+             all first (a stopped one counts as alive for up to {} s). Restore changed nothing",
+            alive.len(),
+            alive.join(", "),
+            presence::HEARTBEAT_TTL.as_secs()
+        );
+    }
+    Ok(())
+}
+
+/// The rebuild itself, once nobody else is writing and the marker is set.
+async fn rebuild(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Restored> {
     ensure_empty(store).await?;
     let mut conn = pool.get_conn().await.context("connecting to MySQL")?;
     let catalog = catalog_from_mysql(&mut conn).await?;

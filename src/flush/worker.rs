@@ -79,6 +79,8 @@ pub struct Worker {
     kafka: KafkaSink,
     batch_size: usize,
     claim_idle: Duration,
+    /// The maintenance marker as `concert-queue flush` reads it (none for `--once`).
+    presence: Option<crate::store::presence::Presence>,
     max_deliveries: u64,
     idle_poll: Duration,
     /// Entries to attempt again before taking new ones (a sink was down, or they failed).
@@ -138,6 +140,7 @@ impl Worker {
             kafka,
             batch_size: config.flush_batch_size,
             claim_idle: config.flush_claim_idle,
+            presence: None,
             max_deliveries: config.flush_max_deliveries,
             idle_poll: config.flush_idle_poll,
             in_hand: Vec::new(),
@@ -170,6 +173,11 @@ impl Worker {
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
+    }
+
+    /// Pauses the worker while `restore` runs (the maintenance marker `presence` reads).
+    pub fn watch_maintenance(&mut self, presence: crate::store::presence::Presence) {
+        self.presence = Some(presence);
     }
 
     pub fn outbox(&self) -> &Outbox {
@@ -279,6 +287,13 @@ impl Worker {
         let mut backoff = BACKOFF_MIN;
         let idle_poll = self.idle_poll;
         while !*shutdown.borrow() {
+            if self.presence.as_ref().is_some_and(|p| p.in_maintenance()) {
+                // restore is rebuilding Redis: write nothing anywhere meanwhile
+                if sleep_or_shutdown(idle_poll, &mut shutdown).await {
+                    break;
+                }
+                continue;
+            }
             match self.flush_once().await {
                 Ok(Step::Flushed(_)) => backoff = BACKOFF_MIN,
                 Ok(Step::Empty) => {

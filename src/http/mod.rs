@@ -145,6 +145,9 @@ async fn dispatch(
     route: Route,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    if route.writes() {
+        app.refuse_writes_in_maintenance()?;
+    }
     match route {
         Route::IssueToken => queue::issue_token(app, req).await,
         Route::QueueStatus => queue::status(app, req).await,

@@ -34,6 +34,18 @@ pub enum Route {
 }
 
 impl Route {
+    /// Whether the route changes state in Redis (refused while `restore` runs).
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Route::IssueToken
+                | Route::HoldSeat
+                | Route::CancelReservation(_)
+                | Route::ChargeWallet(_)
+                | Route::Pay
+        )
+    }
+
     /// A fixed label for metrics (never the raw path, whose ids would explode cardinality).
     pub fn label(&self) -> &'static str {
         match self {
