@@ -396,15 +396,16 @@ async fn rebuild(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Rest
     }
     restored.reservations = reservations.len();
 
-    // Wallets: the balance after the user's last ledger entry, the ledger counter at its
-    // highest, and the idempotency answers still within their 24 hours.
-    let mut wallets: HashMap<u64, (u64, u64)> = HashMap::new(); // user -> (seq, balance)
+    // Wallets: the balance from the ledger rows MySQL has, in order (wallet_balance), the
+    // ledger counter at its highest, and the idempotency answers still within their 24 hours.
+    let mut rows: HashMap<u64, Vec<WalletRow>> = HashMap::new();
     for e in &entries {
-        let n = sequence_of(&e.ledger_id).unwrap_or(0);
-        let w = wallets.entry(e.user_id).or_insert((0, 0));
-        if n >= w.0 {
-            *w = (n, e.balance_after);
-        }
+        rows.entry(e.user_id).or_default().push(WalletRow {
+            seq: sequence_of(&e.ledger_id).unwrap_or(0),
+            is_charge: e.kind == crate::flush::event::LEDGER_CHARGE,
+            amount: e.amount,
+            balance_after: e.balance_after,
+        });
         let age = now_ms.saturating_sub(e.created_at_ms);
         if let (Some(key), "CHARGE", true) = (
             &e.idempotency_key,
@@ -431,7 +432,15 @@ async fn rebuild(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Rest
         }
         send_if_full(store, &mut pipe).await?;
     }
-    for (user, (seq, balance)) in &wallets {
+    let wallets: Vec<(u64, u64, u64)> = rows
+        .into_iter()
+        .map(|(user, mut rows)| {
+            rows.sort_by_key(|r| r.seq);
+            let seq = rows.last().map_or(0, |r| r.seq);
+            (user, seq, wallet_balance(&rows))
+        })
+        .collect();
+    for (user, seq, balance) in &wallets {
         pipe.hset_multiple(
             keys.wallet(*user),
             &[
@@ -447,8 +456,73 @@ async fn rebuild(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Rest
     Ok(restored)
 }
 
+/// One wallet ledger row, as [`wallet_balance`] reads it.
+#[derive(Clone, Copy, Debug)]
+struct WalletRow {
+    /// The `n` of its ledger id `L<user>-<n>`: the order the wallet script wrote them in.
+    seq: u64,
+    is_charge: bool,
+    amount: u64,
+    balance_after: u64,
+}
+
+/// A wallet's balance from the ledger rows MySQL has, in ledger order. While the rows run
+/// on without a gap from the first, each row's `balance_after` is exact (every entry before
+/// it is there). After a gap (entries that never reached MySQL: with several flush workers
+/// batches commit out of order, and Redis may have lost some), a row's `balance_after`
+/// counts the missing entries too, so from there on each row's own amount is added (a
+/// charge) or taken (a payment) instead, never below zero. The result is the balance as if
+/// the missing entries had never happened; what they did is unknowable from MySQL.
+fn wallet_balance(rows: &[WalletRow]) -> u64 {
+    let mut balance = 0u64;
+    let mut expected = 1;
+    let mut unbroken = true;
+    for row in rows {
+        unbroken &= row.seq == expected;
+        expected = row.seq + 1;
+        balance = match (unbroken, row.is_charge) {
+            (true, _) => row.balance_after,
+            (false, true) => balance.saturating_add(row.amount),
+            (false, false) => balance.saturating_sub(row.amount),
+        };
+    }
+    balance
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{wallet_balance, WalletRow};
+
+    fn row(seq: u64, is_charge: bool, amount: u64, balance_after: u64) -> WalletRow {
+        WalletRow {
+            seq,
+            is_charge,
+            amount,
+            balance_after,
+        }
+    }
+
+    #[test]
+    fn a_wallet_balance_follows_its_ledger_rows_in_order() {
+        // Every row there: the last balance_after.
+        let all = [
+            row(1, true, 500, 500),
+            row(2, false, 200, 300),
+            row(3, true, 50, 350),
+        ];
+        assert_eq!(wallet_balance(&all), 350);
+        // Row 2 (a charge of 1000) never reached MySQL; row 3's balance_after counts it,
+        // which the highest row's balance_after (the old rule) would have restored.
+        let gap = [row(1, true, 500, 500), row(3, false, 200, 1300)];
+        assert_eq!(wallet_balance(&gap), 300);
+        // A payment whose charge is missing cannot take the balance below zero.
+        let orphan = [row(2, false, 200, 300)];
+        assert_eq!(wallet_balance(&orphan), 0);
+        let orphan_then_charge = [row(2, false, 200, 300), row(3, true, 100, 400)];
+        assert_eq!(wallet_balance(&orphan_then_charge), 100);
+        assert_eq!(wallet_balance(&[]), 0);
+    }
+
     #[test]
     fn ids_end_in_their_sequence() {
         assert_eq!(super::sequence_of("R1-7"), Some(7));
