@@ -551,7 +551,13 @@ impl Worker {
                             count_duplicates(w.duplicates);
                             out.written.push((entry, event));
                         }
-                        Err(SinkError::Rejected(reason)) => out.failures.push((entry, reason)),
+                        Err(SinkError::Rejected(reason)) => {
+                            if reason.starts_with(super::mysql::SEAT_CONFLICT) {
+                                tracing::error!(stream_id = %entry.stream_id, %reason, "a confirmed sale conflicts with another of the same seat");
+                                metrics::counter!("outbox_seat_conflicts_total").increment(1);
+                            }
+                            out.failures.push((entry, reason))
+                        }
                         Err(SinkError::Unavailable(err)) => {
                             let pending = out
                                 .written
