@@ -4,6 +4,7 @@
 //! metrics handle.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::limits::{ClientBudget, ClientKey, PollPacer};
 use crate::queue::{Claims, Queue, QueueSettings, QueueState, TokenSigner};
+use crate::store::presence::Presence;
 use crate::store::Store;
 
 pub struct App {
@@ -34,6 +36,10 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// The CORS policy (`CORS_ALLOWED_ORIGINS`); `None` allows no other origin.
     pub cors: Option<tower_http::cors::CorsLayer>,
+    /// Set when shutdown begins: `/health/ready` answers 503 from then on.
+    draining: AtomicBool,
+    /// This server's heartbeat, and whether `restore` runs (writes refused meanwhile).
+    pub presence: Presence,
 }
 
 impl App {
@@ -65,14 +71,34 @@ impl App {
             poll_pacer: PollPacer::new(config.poll_min_interval_factor),
             cors,
             config,
-            store,
+            store: store.clone(),
             queue,
             booking,
             catalog,
             jwt,
             token_limiter,
             metrics: crate::metrics::handle(),
+            draining: AtomicBool::new(false),
+            presence: Presence::new(store.clone(), "server"),
         }))
+    }
+
+    /// Shutdown has begun: from now on the server is not ready (`/health/ready` is 503).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// 503 while `restore` rebuilds Redis (its maintenance marker is set).
+    pub fn refuse_writes_in_maintenance(&self) -> Result<(), ApiError> {
+        match self.presence.in_maintenance() {
+            true => Err(ApiError::Unavailable),
+            false => Ok(()),
+        }
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The JWT verifier, in `AUTH_MODE=jwt` only.

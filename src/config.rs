@@ -149,6 +149,22 @@ pub struct Config {
     /// How long a client may take to send its request headers, in seconds.
     #[arg(long = "header-read-timeout-secs", env = "HEADER_READ_TIMEOUT_SECS", default_value = "10", value_parser = secs)]
     pub header_read_timeout: Duration,
+    /// Open HTTP connections one client IP (the peer address) may hold at once; further
+    /// ones are closed at once; 0: no cap.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 1_000)]
+    pub max_connections_per_ip: usize,
+    /// How long a client may take to send a whole request, headers and body, in seconds
+    /// (408 and the connection closed beyond).
+    #[arg(long = "request-read-timeout-secs", env = "REQUEST_READ_TIMEOUT_SECS", default_value = "10", value_parser = secs)]
+    pub request_read_timeout: Duration,
+    /// How long an answer may wait for the client to read it, in seconds; beyond, the
+    /// connection is closed.
+    #[arg(long = "response-write-timeout-secs", env = "RESPONSE_WRITE_TIMEOUT_SECS", default_value = "10", value_parser = secs)]
+    pub response_write_timeout: Duration,
+    /// On SIGTERM, how long the server keeps accepting while `/health/ready` answers 503
+    /// (so load balancers stop sending first), before graceful shutdown, in seconds.
+    #[arg(long = "shutdown-ready-delay-secs", env = "SHUTDOWN_READY_DELAY_SECS", default_value = "5", value_parser = secs)]
+    pub shutdown_ready_delay: Duration,
     /// How long graceful shutdown waits for in-flight requests, in seconds.
     #[arg(long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = secs)]
     pub shutdown_grace: Duration,
@@ -190,8 +206,9 @@ pub struct Config {
     #[arg(long, env = "FLUSH_WORKERS", default_value_t = 2)]
     pub flush_workers: usize,
     /// A pending outbox entry idle this long belongs to a dead worker and is claimed, in
-    /// seconds.
-    #[arg(long = "flush-claim-idle-secs", env = "FLUSH_CLAIM_IDLE_SECS", default_value = "30", value_parser = secs)]
+    /// seconds; must exceed the longest a live worker waits on a write
+    /// (`FLUSH_SINK_TIMEOUT_SECS` plus the broker's report guard).
+    #[arg(long = "flush-claim-idle-secs", env = "FLUSH_CLAIM_IDLE_SECS", default_value = "60", value_parser = secs)]
     pub flush_claim_idle: Duration,
     /// Deliveries after which an entry that keeps failing goes to the dead-letter stream.
     #[arg(long, env = "FLUSH_MAX_DELIVERIES", default_value_t = 5)]
@@ -309,6 +326,9 @@ impl Config {
         if self.max_connections == 0 {
             bail!("MAX_CONNECTIONS must be positive");
         }
+        if self.request_read_timeout.is_zero() || self.response_write_timeout.is_zero() {
+            bail!("REQUEST_READ_TIMEOUT_SECS and RESPONSE_WRITE_TIMEOUT_SECS must be at least 1");
+        }
         if self.kafka_topic.is_empty() || self.kafka_topic.len() > 249 {
             bail!("KAFKA_TOPIC must be 1 to 249 characters");
         }
@@ -337,6 +357,16 @@ impl Config {
         }
         if self.flush_claim_idle.is_zero() || self.flush_sink_timeout.is_zero() {
             bail!("FLUSH_CLAIM_IDLE_SECS and FLUSH_SINK_TIMEOUT_SECS must be at least 1");
+        }
+        if self.flush_claim_idle <= self.longest_flush_write_wait() {
+            bail!(
+                "FLUSH_CLAIM_IDLE_SECS ({} s) must exceed the longest a live worker waits on a write: \
+                 FLUSH_SINK_TIMEOUT_SECS ({} s) plus the wait for the broker's reports ({} s more), \
+                 or a batch still being written is claimed by another worker",
+                self.flush_claim_idle.as_secs_f64(),
+                self.flush_sink_timeout.as_secs_f64(),
+                delivery_report_guard(self.flush_sink_timeout).as_secs_f64()
+            );
         }
         if self.flush_max_deliveries == 0 {
             bail!("FLUSH_MAX_DELIVERIES must be at least 1");
@@ -377,10 +407,24 @@ impl Config {
         Ok(())
     }
 
+    /// The longest a live flush worker waits on one write: a MySQL batch is bounded by
+    /// `FLUSH_SINK_TIMEOUT_SECS`, the broker's delivery reports by the same plus
+    /// [`delivery_report_guard`]. A pending entry idle longer belongs to a dead worker.
+    pub fn longest_flush_write_wait(&self) -> Duration {
+        self.flush_sink_timeout + delivery_report_guard(self.flush_sink_timeout)
+    }
+
     /// Whether the token secret is still the published development value.
     pub fn uses_dev_secret(&self) -> bool {
         self.token_secret == DEV_TOKEN_SECRET
     }
+}
+
+/// How much longer than `message.timeout.ms` (the sink timeout) the worker waits for the
+/// broker's delivery reports before giving up on a producer that stopped reporting: 5 s,
+/// or the sink timeout itself when that is shorter.
+pub fn delivery_report_guard(sink_timeout: Duration) -> Duration {
+    sink_timeout.min(Duration::from_secs(5))
 }
 
 /// Unsets every setting's environment variable that holds only blanks, so that it counts
@@ -492,8 +536,12 @@ mod tests {
         assert_eq!(c.kafka_topic_replication, 1);
         assert_eq!(c.flush_batch_size, 2000);
         assert_eq!(c.flush_workers, 2);
-        assert_eq!(c.flush_claim_idle, Duration::from_secs(30));
+        assert_eq!(c.flush_claim_idle, Duration::from_secs(60));
         assert_eq!(c.flush_max_deliveries, 5);
+        assert_eq!(c.max_connections_per_ip, 1_000);
+        assert_eq!(c.request_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.response_write_timeout, Duration::from_secs(10));
+        assert_eq!(c.shutdown_ready_delay, Duration::from_secs(5));
         assert_eq!(c.flush_sink_timeout, Duration::from_secs(30));
         assert_eq!(c.flush_idle_poll, Duration::from_millis(200));
         assert_eq!(c.flush_metrics_addr.unwrap().to_string(), "127.0.0.1:9464");
@@ -571,7 +619,7 @@ mod tests {
             ("KAFKA_TOPIC", "t-1"),
             ("FLUSH_BATCH_SIZE", "50"),
             ("FLUSH_WORKERS", "3"),
-            ("FLUSH_CLAIM_IDLE_SECS", "2"),
+            ("FLUSH_CLAIM_IDLE_SECS", "9"),
             ("FLUSH_MAX_DELIVERIES", "3"),
             ("FLUSH_SINK_TIMEOUT_SECS", "4"),
             ("FLUSH_IDLE_POLL_MS", "10"),
@@ -581,7 +629,7 @@ mod tests {
         assert_eq!(c.kafka_topic, "t-1");
         assert_eq!(c.flush_batch_size, 50);
         assert_eq!(c.flush_workers, 3);
-        assert_eq!(c.flush_claim_idle, Duration::from_secs(2));
+        assert_eq!(c.flush_claim_idle, Duration::from_secs(9));
         assert_eq!(c.flush_max_deliveries, 3);
         assert_eq!(c.flush_sink_timeout, Duration::from_secs(4));
         assert_eq!(c.flush_idle_poll, Duration::from_millis(10));
@@ -590,6 +638,37 @@ mod tests {
             .unwrap()
             .flush_metrics_addr
             .is_none());
+    }
+
+    #[test]
+    fn the_claim_idle_time_must_exceed_the_longest_write_wait() {
+        let defaults = from(&[]).unwrap();
+        assert!(defaults.flush_claim_idle > defaults.longest_flush_write_wait());
+        assert_eq!(defaults.longest_flush_write_wait(), Duration::from_secs(35));
+        // The old defaults: a batch still being written could be claimed.
+        let err = from(&[
+            ("FLUSH_CLAIM_IDLE_SECS", "30"),
+            ("FLUSH_SINK_TIMEOUT_SECS", "30"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("FLUSH_CLAIM_IDLE_SECS") && err.contains("FLUSH_SINK_TIMEOUT_SECS"),
+            "{err}"
+        );
+        assert!(from(&[("FLUSH_CLAIM_IDLE_SECS", "35")]).is_err());
+        assert!(from(&[("FLUSH_CLAIM_IDLE_SECS", "36")]).is_ok());
+        // A short sink timeout has a guard no longer than itself.
+        assert!(from(&[
+            ("FLUSH_CLAIM_IDLE_SECS", "3"),
+            ("FLUSH_SINK_TIMEOUT_SECS", "1")
+        ])
+        .is_ok());
+        assert!(from(&[
+            ("FLUSH_CLAIM_IDLE_SECS", "2"),
+            ("FLUSH_SINK_TIMEOUT_SECS", "1")
+        ])
+        .is_err());
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub use config::Config;
 
 /// Runs the server on `listener` (its background ticker, hold sweeper and catalog
 /// migrations included, and the admin API on `ADMIN_BIND_ADDR` when `ADMIN_TOKEN` is set)
-/// until `shutdown` resolves, then drains in-flight requests and returns.
+/// until `shutdown` resolves; then `/health/ready` answers 503 while the listener keeps
+/// accepting for `SHUTDOWN_READY_DELAY_SECS`, and in-flight requests are drained.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -58,7 +59,11 @@ pub async fn run_with_admin(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let app = app::App::build(config).await?;
+    if let Err(err) = app.presence.beat().await {
+        tracing::warn!(error = %err, "cannot announce this server in Redis yet");
+    }
     let (stop, stopped) = watch::channel(false);
+    let presence = tokio::spawn(app.presence.clone().run(stopped.clone()));
     let ticker = tokio::spawn(periodic::run_every(
         app.config.activation_tick,
         stopped.clone(),
@@ -89,9 +94,21 @@ pub async fn run_with_admin(
             http::serve_surface(admin, app, stop, http::Surface::Admin).await
         })
     });
-    let served = http::serve(listener, app.clone(), shutdown).await;
+    let drained = {
+        let app = app.clone();
+        async move {
+            shutdown.await;
+            app.start_draining();
+            tracing::info!(
+                delay_secs = app.config.shutdown_ready_delay.as_secs_f64(),
+                "draining: not ready, still accepting"
+            );
+            tokio::time::sleep(app.config.shutdown_ready_delay).await;
+        }
+    };
+    let served = http::serve(listener, app.clone(), drained).await;
     let _ = stop.send(true);
-    let _ = tokio::join!(ticker, sweeper, limits_sweep, migrations);
+    let _ = tokio::join!(ticker, sweeper, limits_sweep, migrations, presence);
     if let Some(admin) = admin {
         admin.await.context("the admin listener panicked")??;
     }

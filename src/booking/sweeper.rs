@@ -65,6 +65,9 @@ impl HoldSweeper {
 
     async fn sweep(&self) -> Result<(), BookingError> {
         let app = &self.app;
+        if app.presence.in_maintenance() {
+            return Ok(()); // restore is rebuilding Redis: write nothing meanwhile
+        }
         let concerts = app.store.concert_ids().await?;
         let booking = &app.booking;
         let outcomes = app

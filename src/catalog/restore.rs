@@ -2,7 +2,9 @@
 //! the catalog (as `seed` does), every flushed confirmed reservation (its record and its
 //! SOLD seat), each concert's reservation counter, the sales and sold-out rankings, and
 //! every wallet (balance, ledger counter, the idempotency answers of the last 24 hours).
-//! It refuses to run over a Redis that still holds live state under the prefix.
+//! It refuses to run over a Redis that still holds live state under the prefix, or while
+//! any server or flush worker is alive (their heartbeats); while it runs, its maintenance
+//! marker makes servers and workers that start meanwhile refuse writes.
 //! The key layout is the booking scripts' (docs/architecture.md, `Keys`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,7 +14,7 @@ use mysql_async::prelude::*;
 
 use super::file::{CatalogFile, Concert, Schedule, Seat};
 use crate::booking::record::{PaymentRecord, ReservationRecord};
-use crate::store::Store;
+use crate::store::{presence, Store};
 
 /// How long a charge's idempotency answer is kept, as the booking scripts keep it.
 const IDEMPOTENCY_TTL_MS: u64 = crate::booking::RETENTION.as_millis() as u64;
@@ -77,6 +79,9 @@ async fn ensure_empty(store: &Store) -> anyhow::Result<()> {
             .await
             .context("scanning Redis for live state")?;
         for key in keys {
+            if key == store.keys.maintenance() {
+                continue;
+            }
             if key == store.keys.outbox() {
                 let len: u64 = store
                     .query(redis::cmd("XLEN").arg(&key))
@@ -241,6 +246,63 @@ async fn send(store: &Store, pipe: &mut redis::Pipeline) -> anyhow::Result<()> {
 
 /// Rebuilds the Redis state of `store`'s prefix from MySQL; see the module docs.
 pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Restored> {
+    ensure_nobody_alive(store).await?;
+    if !presence::begin_maintenance(store).await? {
+        bail!(
+            "another restore is running ({} is set); restore changed nothing",
+            store.keys.maintenance()
+        );
+    }
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let marker = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let every = presence::MAINTENANCE_TTL / 3;
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                if let Err(err) = presence::extend_maintenance(&store).await {
+                    tracing::warn!(error = %err, "cannot extend the maintenance marker");
+                }
+            }
+        })
+    };
+    // A server or worker that started just before the marker was set: refuse all the same.
+    let restored = match ensure_nobody_alive(store).await {
+        Ok(()) => rebuild(store, pool).await,
+        Err(err) => Err(err),
+    };
+    let _ = stop.send(true);
+    let _ = marker.await;
+    presence::end_maintenance(store)
+        .await
+        .context("removing the maintenance marker")?;
+    restored
+}
+
+/// Refuses while any server or flush worker has a live heartbeat: they would write
+/// over what restore rebuilds (a seat sold before restore marks it SOLD, a reservation id
+/// taken from a counter not restored yet).
+async fn ensure_nobody_alive(store: &Store) -> anyhow::Result<()> {
+    let alive = presence::alive(store)
+        .await
+        .context("looking for live servers and workers")?;
+    if !alive.is_empty() {
+        bail!(
+            "{} server(s) or flush worker(s) are running against this Redis ({}); stop them \
+             all first (a stopped one counts as alive for up to {} s). Restore changed nothing",
+            alive.len(),
+            alive.join(", "),
+            presence::HEARTBEAT_TTL.as_secs()
+        );
+    }
+    Ok(())
+}
+
+/// The rebuild itself, once nobody else is writing and the marker is set.
+async fn rebuild(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Restored> {
     ensure_empty(store).await?;
     let mut conn = pool.get_conn().await.context("connecting to MySQL")?;
     let catalog = catalog_from_mysql(&mut conn).await?;
@@ -334,15 +396,16 @@ pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<
     }
     restored.reservations = reservations.len();
 
-    // Wallets: the balance after the user's last ledger entry, the ledger counter at its
-    // highest, and the idempotency answers still within their 24 hours.
-    let mut wallets: HashMap<u64, (u64, u64)> = HashMap::new(); // user -> (seq, balance)
+    // Wallets: the balance from the ledger rows MySQL has, in order (wallet_balance), the
+    // ledger counter at its highest, and the idempotency answers still within their 24 hours.
+    let mut rows: HashMap<u64, Vec<WalletRow>> = HashMap::new();
     for e in &entries {
-        let n = sequence_of(&e.ledger_id).unwrap_or(0);
-        let w = wallets.entry(e.user_id).or_insert((0, 0));
-        if n >= w.0 {
-            *w = (n, e.balance_after);
-        }
+        rows.entry(e.user_id).or_default().push(WalletRow {
+            seq: sequence_of(&e.ledger_id).unwrap_or(0),
+            is_charge: e.kind == crate::flush::event::LEDGER_CHARGE,
+            amount: e.amount,
+            balance_after: e.balance_after,
+        });
         let age = now_ms.saturating_sub(e.created_at_ms);
         if let (Some(key), "CHARGE", true) = (
             &e.idempotency_key,
@@ -369,7 +432,15 @@ pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<
         }
         send_if_full(store, &mut pipe).await?;
     }
-    for (user, (seq, balance)) in &wallets {
+    let wallets: Vec<(u64, u64, u64)> = rows
+        .into_iter()
+        .map(|(user, mut rows)| {
+            rows.sort_by_key(|r| r.seq);
+            let seq = rows.last().map_or(0, |r| r.seq);
+            (user, seq, wallet_balance(&rows))
+        })
+        .collect();
+    for (user, seq, balance) in &wallets {
         pipe.hset_multiple(
             keys.wallet(*user),
             &[
@@ -385,8 +456,73 @@ pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<
     Ok(restored)
 }
 
+/// One wallet ledger row, as [`wallet_balance`] reads it.
+#[derive(Clone, Copy, Debug)]
+struct WalletRow {
+    /// The `n` of its ledger id `L<user>-<n>`: the order the wallet script wrote them in.
+    seq: u64,
+    is_charge: bool,
+    amount: u64,
+    balance_after: u64,
+}
+
+/// A wallet's balance from the ledger rows MySQL has, in ledger order. While the rows run
+/// on without a gap from the first, each row's `balance_after` is exact (every entry before
+/// it is there). After a gap (entries that never reached MySQL: with several flush workers
+/// batches commit out of order, and Redis may have lost some), a row's `balance_after`
+/// counts the missing entries too, so from there on each row's own amount is added (a
+/// charge) or taken (a payment) instead, never below zero. The result is the balance as if
+/// the missing entries had never happened; what they did is unknowable from MySQL.
+fn wallet_balance(rows: &[WalletRow]) -> u64 {
+    let mut balance = 0u64;
+    let mut expected = 1;
+    let mut unbroken = true;
+    for row in rows {
+        unbroken &= row.seq == expected;
+        expected = row.seq + 1;
+        balance = match (unbroken, row.is_charge) {
+            (true, _) => row.balance_after,
+            (false, true) => balance.saturating_add(row.amount),
+            (false, false) => balance.saturating_sub(row.amount),
+        };
+    }
+    balance
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{wallet_balance, WalletRow};
+
+    fn row(seq: u64, is_charge: bool, amount: u64, balance_after: u64) -> WalletRow {
+        WalletRow {
+            seq,
+            is_charge,
+            amount,
+            balance_after,
+        }
+    }
+
+    #[test]
+    fn a_wallet_balance_follows_its_ledger_rows_in_order() {
+        // Every row there: the last balance_after.
+        let all = [
+            row(1, true, 500, 500),
+            row(2, false, 200, 300),
+            row(3, true, 50, 350),
+        ];
+        assert_eq!(wallet_balance(&all), 350);
+        // Row 2 (a charge of 1000) never reached MySQL; row 3's balance_after counts it,
+        // which the highest row's balance_after (the old rule) would have restored.
+        let gap = [row(1, true, 500, 500), row(3, false, 200, 1300)];
+        assert_eq!(wallet_balance(&gap), 300);
+        // A payment whose charge is missing cannot take the balance below zero.
+        let orphan = [row(2, false, 200, 300)];
+        assert_eq!(wallet_balance(&orphan), 0);
+        let orphan_then_charge = [row(2, false, 200, 300), row(3, true, 100, 400)];
+        assert_eq!(wallet_balance(&orphan_then_charge), 100);
+        assert_eq!(wallet_balance(&[]), 0);
+    }
+
     #[test]
     fn ids_end_in_their_sequence() {
         assert_eq!(super::sequence_of("R1-7"), Some(7));

@@ -5,13 +5,19 @@ use anyhow::Context;
 use mysql_async::prelude::*;
 use mysql_async::{Opts, OptsBuilder, Pool};
 
-/// Migrations in order: (version, name, SQL). Each is idempotent (`IF NOT EXISTS`).
+/// Migrations in order: (version, name, SQL). Each is idempotent (`IF NOT EXISTS`), but
+/// for 3's index change, which runs once (recorded in `schema_migrations`).
 const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "catalog", include_str!("migrations/0001_catalog.sql")),
     (
         2,
         "outbox_sinks",
         include_str!("migrations/0002_outbox_sinks.sql"),
+    ),
+    (
+        3,
+        "unique_seat_sales",
+        include_str!("migrations/0003_unique_seat_sales.sql"),
     ),
 ];
 
@@ -35,7 +41,12 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
             .await
             .context("closing the bootstrap connection")?;
     }
-    Ok(Pool::new(opts))
+    // Strict on every table whatever the server's default, so a value MySQL would otherwise
+    // coerce (a NULL id: a seat sold twice, flush/sql.rs) is refused.
+    let strict = OptsBuilder::from_opts(opts).init(vec![
+        "SET SESSION sql_mode = TRIM(BOTH ',' FROM CONCAT(@@SESSION.sql_mode, ',STRICT_ALL_TABLES'))",
+    ]);
+    Ok(Pool::new(strict))
 }
 
 /// How long the server waits between attempts to migrate an unreachable MySQL.
@@ -137,5 +148,7 @@ mod tests {
         assert_eq!(n, 3);
         let n = super::statements(super::MIGRATIONS[1].2).count();
         assert_eq!(n, 3);
+        let n = super::statements(super::MIGRATIONS[2].2).count();
+        assert_eq!(n, 4);
     }
 }

@@ -173,7 +173,7 @@ impl KafkaSink {
         }
         .instrument(span)
         .await;
-        let guard = self.timeout + Duration::from_secs(5);
+        let guard = self.timeout + crate::config::delivery_report_guard(self.timeout);
         Box::pin(async move {
             let count = queued.len();
             let reports = queued.into_iter().map(|queued| async move {

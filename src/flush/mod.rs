@@ -102,16 +102,24 @@ pub async fn run_with_workers(
     config: &Config,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let store = crate::store::Store::from_config(config).await?;
+    let presence = crate::store::presence::Presence::new(store, "worker");
+    if let Err(err) = presence.beat().await {
+        tracing::warn!(error = %err, "cannot announce the flush worker in Redis yet");
+    }
+    let beating = tokio::spawn(presence.clone().run(shutdown.clone()));
     let mut running = Vec::with_capacity(config.flush_workers);
     for _ in 0..config.flush_workers {
         let Some(mut worker) = Worker::start_when_ready(config, &mut shutdown).await? else {
             break;
         };
+        worker.watch_maintenance(presence.clone());
         let stopped = shutdown.clone();
         running.push(tokio::spawn(async move { worker.run(stopped).await }));
     }
     for worker in running {
         worker.await.context("a flush worker panicked")??;
     }
+    let _ = beating.await;
     Ok(())
 }

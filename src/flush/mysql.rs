@@ -12,6 +12,10 @@ use mysql_async::{Pool, TxOpts};
 use super::event::Event;
 use super::sql;
 
+/// How the reason of a rejected entry starts when its seat is sold to another confirmed
+/// reservation already (counted by `outbox_seat_conflicts_total`).
+pub const SEAT_CONFLICT: &str = "seat conflict:";
+
 /// How a batch write failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -100,6 +104,13 @@ fn classify(err: anyhow::Error) -> SinkError {
             _ => None,
         });
     match server {
+        Some(s) if s.code == 1048 && s.message.contains("reservation_id") => {
+            SinkError::Rejected(format!(
+                "{SEAT_CONFLICT} MySQL already has another confirmed reservation of this seat \
+                 (UNIQUE schedule_id, seat_no): {} (error {})",
+                s.message, s.code
+            ))
+        }
         Some(s) if s.state.starts_with("22") || s.state.starts_with("23") => {
             SinkError::Rejected(format!(
                 "MySQL rejected it: {} (error {}, SQLSTATE {})",

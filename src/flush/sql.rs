@@ -94,7 +94,13 @@ pub fn batch(events: &[&Event]) -> String {
             ],
         );
     }
-    sql.push_str(" ON DUPLICATE KEY UPDATE reservation_id = reservation_id");
+    // A replay (same id) changes nothing; another reservation of the same seat (the UNIQUE
+    // (schedule_id, seat_no) key) sets the id to NULL, which strict mode refuses (error
+    // 1048, SQLSTATE 23000): the entry is rejected, never dropped as a duplicate.
+    sql.push_str(
+        " ON DUPLICATE KEY UPDATE reservation_id = \
+         IF(reservation_id = VALUES(reservation_id), reservation_id, NULL)",
+    );
     sql.push_str(
         "; INSERT INTO payments (payment_id, reservation_id, user_id, amount, ledger_id, \
          paid_at) VALUES ",
@@ -241,7 +247,8 @@ mod tests {
              INSERT INTO reservations (reservation_id, payment_id, user_id, concert_id, \
              schedule_id, seat_no, amount, confirmed_at) VALUES \
              ('r-1', 'p-1', 7, 1, 2, 3, 50000, '2023-11-14 22:13:20.123') \
-             ON DUPLICATE KEY UPDATE reservation_id = reservation_id; \
+             ON DUPLICATE KEY UPDATE reservation_id = \
+             IF(reservation_id = VALUES(reservation_id), reservation_id, NULL); \
              INSERT INTO payments (payment_id, reservation_id, user_id, amount, ledger_id, \
              paid_at) VALUES ('p-1', 'r-1', 7, 50000, 'l-1', '2023-11-14 22:13:20.123') \
              ON DUPLICATE KEY UPDATE payment_id = payment_id"

@@ -79,6 +79,8 @@ pub struct Worker {
     kafka: KafkaSink,
     batch_size: usize,
     claim_idle: Duration,
+    /// The maintenance marker as `concert-queue flush` reads it (none for `--once`).
+    presence: Option<crate::store::presence::Presence>,
     max_deliveries: u64,
     idle_poll: Duration,
     /// Entries to attempt again before taking new ones (a sink was down, or they failed).
@@ -138,6 +140,7 @@ impl Worker {
             kafka,
             batch_size: config.flush_batch_size,
             claim_idle: config.flush_claim_idle,
+            presence: None,
             max_deliveries: config.flush_max_deliveries,
             idle_poll: config.flush_idle_poll,
             in_hand: Vec::new(),
@@ -165,11 +168,16 @@ impl Worker {
                     tracing::warn!(error = format!("{err:#}"), retry_in = ?backoff, "flush worker cannot start yet");
                 }
             }
-            if sleep_or_shutdown(backoff, shutdown).await {
+            if sleep_or_shutdown(jittered(backoff), shutdown).await {
                 return Ok(None);
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
+    }
+
+    /// Pauses the worker while `restore` runs (the maintenance marker `presence` reads).
+    pub fn watch_maintenance(&mut self, presence: crate::store::presence::Presence) {
+        self.presence = Some(presence);
     }
 
     pub fn outbox(&self) -> &Outbox {
@@ -272,12 +280,20 @@ impl Worker {
     }
 
     /// Runs steps until `shutdown` turns true, then waits for the broker's reports on the
-    /// batch it has and acknowledges it; while a sink is down the worker backs off
-    /// (100 ms doubling to 5 s) and retries.
+    /// batch it has and acknowledges it; while a sink is down or Redis refuses work the
+    /// worker backs off (100 ms doubling to 5 s, each pause drawn between half and all of
+    /// that) and retries.
     pub async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let mut backoff = BACKOFF_MIN;
         let idle_poll = self.idle_poll;
         while !*shutdown.borrow() {
+            if self.presence.as_ref().is_some_and(|p| p.in_maintenance()) {
+                // restore is rebuilding Redis: write nothing anywhere meanwhile
+                if sleep_or_shutdown(idle_poll, &mut shutdown).await {
+                    break;
+                }
+                continue;
+            }
             match self.flush_once().await {
                 Ok(Step::Flushed(_)) => backoff = BACKOFF_MIN,
                 Ok(Step::Empty) => {
@@ -293,7 +309,7 @@ impl Worker {
                         in_hand = self.in_hand.len(),
                         "flush step failed; nothing unwritten was acknowledged"
                     );
-                    if sleep_or_shutdown(backoff, &mut shutdown).await {
+                    if sleep_or_shutdown(jittered(backoff), &mut shutdown).await {
                         break;
                     }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -343,7 +359,7 @@ impl Worker {
                         );
                     }
                     tracing::warn!(error = format!("{err:#}"), retry_in = ?backoff, "drain step failed");
-                    tokio::time::sleep(backoff).await;
+                    tokio::time::sleep(jittered(backoff)).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
@@ -535,7 +551,13 @@ impl Worker {
                             count_duplicates(w.duplicates);
                             out.written.push((entry, event));
                         }
-                        Err(SinkError::Rejected(reason)) => out.failures.push((entry, reason)),
+                        Err(SinkError::Rejected(reason)) => {
+                            if reason.starts_with(super::mysql::SEAT_CONFLICT) {
+                                tracing::error!(stream_id = %entry.stream_id, %reason, "a confirmed sale conflicts with another of the same seat");
+                                metrics::counter!("outbox_seat_conflicts_total").increment(1);
+                            }
+                            out.failures.push((entry, reason))
+                        }
                         Err(SinkError::Unavailable(err)) => {
                             let pending = out
                                 .written
@@ -684,6 +706,12 @@ impl Worker {
     }
 }
 
+/// A pause of between half and all of `backoff`, drawn at random, so that workers that
+/// failed together (Redis refusing work, a sink down) do not all come back at once.
+fn jittered(backoff: Duration) -> Duration {
+    backoff.mul_f64(rand::random_range(0.5..=1.0))
+}
+
 /// Sleeps for `duration` unless `shutdown` turns true first; returns whether it did.
 async fn sleep_or_shutdown(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
     if *shutdown.borrow() {
@@ -713,5 +741,23 @@ fn record_flushed(done: &[RawEntry]) {
 fn count_duplicates(duplicates: u64) {
     if duplicates > 0 {
         metrics::counter!("outbox_duplicates_total").increment(duplicates);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_pauses_are_jittered_between_half_and_all_of_the_backoff() {
+        let backoff = Duration::from_secs(4);
+        let pauses: Vec<Duration> = (0..200).map(|_| jittered(backoff)).collect();
+        assert!(pauses.iter().all(|p| (backoff / 2..=backoff).contains(p)));
+        let distinct: std::collections::BTreeSet<Duration> = pauses.iter().copied().collect();
+        assert!(
+            distinct.len() > 100,
+            "pauses spread out: {}",
+            distinct.len()
+        );
     }
 }

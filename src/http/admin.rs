@@ -165,7 +165,7 @@ mod tests {
         );
         assert!(matches!(
             resolve(&Method::GET, "/admin/concerts/3/queue/pause"),
-            Err(ApiError::MethodNotAllowed)
+            Err(ApiError::MethodNotAllowed { .. })
         ));
         assert!(matches!(
             resolve(&Method::GET, "/admin/concerts/0/queue"),

@@ -15,10 +15,14 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("no such route")]
     NotFound,
+    /// `allow` lists the methods the path answers (the `Allow` header).
     #[error("method not allowed on this route")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: String },
     #[error("{0}")]
     BadRequest(String),
+    /// The whole request did not arrive within `REQUEST_READ_TIMEOUT_SECS`.
+    #[error("the request did not arrive in time")]
+    RequestTimeout,
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("too many requests; retry later")]
@@ -89,7 +93,8 @@ impl ApiError {
         match self {
             NotFound | ConcertNotFound | ScheduleNotFound | SeatNotFound | ReservationNotFound
             | NoPreQueue | NotInQueue => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             BadRequest(_) | InvalidAmount { .. } | InvalidSetting(_) => StatusCode::BAD_REQUEST,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -108,7 +113,8 @@ impl ApiError {
         use ApiError::*;
         match self {
             NotFound => "NOT_FOUND",
-            MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            RequestTimeout => "REQUEST_TIMEOUT",
             BadRequest(_) => "BAD_REQUEST",
             PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             RateLimited { .. } => "RATE_LIMITED",

@@ -1,8 +1,10 @@
-//! The hyper 1.x server: accept loop with a connection cap, header read timeout,
+//! The hyper 1.x server: accept loop with a connection cap (overall and per client IP),
+//! header read timeout, request read and answer write deadlines (connection.rs),
 //! per-request dispatch with metrics, and graceful shutdown.
 
 pub mod admin;
 pub mod catalog;
+pub mod connection;
 pub mod error;
 pub mod fairness;
 pub mod language;
@@ -65,6 +67,7 @@ pub async fn serve_surface(
 ) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(app.config.max_connections));
     metrics::gauge!("http_connections_max").set(app.config.max_connections as f64);
+    let per_ip = connection::PerIpConnections::new(app.config.max_connections_per_ip);
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -88,12 +91,20 @@ pub async fn serve_surface(
                 }
             },
         };
+        let Some(ip_slot) = per_ip.admit(peer.ip()) else {
+            metrics::counter!("http_connections_closed_total", "reason" => "per_ip_cap")
+                .increment(1);
+            tracing::debug!(peer = %peer.ip(), "connection refused: MAX_CONNECTIONS_PER_IP");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let service = service::for_app(app.clone(), peer, surface);
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let (io, clock) = connection::GuardedIo::new(stream, app.config.response_write_timeout);
+        let service = service::for_app(app.clone(), peer, clock, surface);
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
         metrics::gauge!("http_connections_open").increment(1.0);
         tokio::spawn(async move {
             let _ = connection.await;
+            drop(ip_slot);
             drop(permit);
             metrics::gauge!("http_connections_open").decrement(1.0);
         });
@@ -134,6 +145,9 @@ async fn dispatch(
     route: Route,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    if route.writes() {
+        app.refuse_writes_in_maintenance()?;
+    }
     match route {
         Route::IssueToken => queue::issue_token(app, req).await,
         Route::QueueStatus => queue::status(app, req).await,
@@ -151,6 +165,8 @@ async fn dispatch(
         Route::ChargeWallet(id) => wallet::charge(app, req, id).await,
         Route::Pay => payments::pay(app, req).await,
         Route::Health => Ok(ops::health(app).await),
+        Route::HealthLive => Ok(ops::live()),
+        Route::HealthReady => Ok(ops::ready(app).await),
         Route::Metrics => Ok(ops::metrics(app)),
         Route::ConcertsPage => Ok(pages::page(&req, site::Page::Concerts)),
         Route::WaitingRoomPage(_) => Ok(pages::page(&req, site::Page::WaitingRoom)),

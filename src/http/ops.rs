@@ -1,4 +1,4 @@
-//! Operations endpoints: `GET /health` and `GET /metrics`.
+//! Operations endpoints: `GET /health`, `/health/live`, `/health/ready` and `/metrics`.
 
 use hyper::{Response, StatusCode};
 use serde_json::json;
@@ -31,6 +31,30 @@ pub async fn health(app: &App) -> Response<Body> {
             "outbox": outbox,
         }),
     )
+}
+
+/// `GET /health/live`: 200 while the process runs.
+pub fn live() -> Response<Body> {
+    json(StatusCode::OK, &json!({"status": "UP"}))
+}
+
+/// `GET /health/ready`: 200 when Redis answers and the server is not draining; 503 with
+/// the reason otherwise (a load balancer stops sending).
+pub async fn ready(app: &App) -> Response<Body> {
+    let reason = if app.is_draining() {
+        Some("DRAINING")
+    } else if app.store.ping().await.is_err() {
+        Some("REDIS_DOWN")
+    } else {
+        None
+    };
+    match reason {
+        None => json(StatusCode::OK, &json!({"status": "UP"})),
+        Some(reason) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "DOWN", "reason": reason}),
+        ),
+    }
 }
 
 /// Prometheus text format.

@@ -12,11 +12,14 @@ use serde::de::DeserializeOwned;
 use crate::app::App;
 use crate::config::MAX_BODY_BYTES;
 use crate::http::error::ApiError;
+use crate::http::service::ReadDeadline;
 use crate::limits::{client_ip, ClientKey, PeerAddr};
 use crate::queue::{Claims, TokenSigner};
 
-/// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413.
+/// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413, and a body still
+/// arriving at the request's [`ReadDeadline`] with 408 (the connection is then closed).
 pub async fn body_bytes(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError> {
+    let deadline = req.extensions().get::<ReadDeadline>().copied();
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -25,10 +28,14 @@ pub async fn body_bytes(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
     }
-    match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
+    let collecting = Limited::new(req.into_body(), MAX_BODY_BYTES).collect();
+    let collected = match deadline {
+        Some(ReadDeadline(at)) => tokio::time::timeout_at(at, collecting)
+            .await
+            .map_err(|_| ApiError::RequestTimeout)?,
+        None => collecting.await,
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES))

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
@@ -10,6 +10,10 @@ use serde_json::json;
 use crate::http::error::ApiError;
 
 pub type Body = Full<Bytes>;
+
+/// The `Retry-After` of a 503 `UNAVAILABLE` (Redis or MySQL away or refusing work), in
+/// seconds: soon enough for a blip, slow enough not to hammer a sick Redis.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 /// A JSON response with the given status.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
@@ -57,6 +61,21 @@ pub fn error(err: &ApiError) -> Response<Body> {
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let ApiError::Unavailable = err {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
+    }
+    if let ApiError::MethodNotAllowed { allow } = err {
+        if let Ok(value) = HeaderValue::from_str(allow) {
+            response.headers_mut().insert(ALLOW, value);
+        }
+    }
+    if let ApiError::RequestTimeout = err {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     if let ApiError::Unauthenticated = err {
         response

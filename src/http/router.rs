@@ -24,6 +24,8 @@ pub enum Route {
     ChargeWallet(u64),
     Pay,
     Health,
+    HealthLive,
+    HealthReady,
     Metrics,
     ConcertsPage,
     WaitingRoomPage(u64),
@@ -32,6 +34,18 @@ pub enum Route {
 }
 
 impl Route {
+    /// Whether the route changes state in Redis (refused while `restore` runs).
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Route::IssueToken
+                | Route::HoldSeat
+                | Route::CancelReservation(_)
+                | Route::ChargeWallet(_)
+                | Route::Pay
+        )
+    }
+
     /// A fixed label for metrics (never the raw path, whose ids would explode cardinality).
     pub fn label(&self) -> &'static str {
         match self {
@@ -51,6 +65,8 @@ impl Route {
             Route::ChargeWallet(_) => "POST /api/users/{id}/balance/charge",
             Route::Pay => "POST /api/payments",
             Route::Health => "GET /health",
+            Route::HealthLive => "GET /health/live",
+            Route::HealthReady => "GET /health/ready",
             Route::Metrics => "GET /metrics",
             Route::ConcertsPage => "GET /",
             Route::WaitingRoomPage(_) => "GET /waiting-room/{concertId}",
@@ -89,6 +105,8 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
         }
         ["api", "payments"] => vec![(Method::POST, Route::Pay)],
         ["health"] => vec![(Method::GET, Route::Health)],
+        ["health", "live"] => vec![(Method::GET, Route::HealthLive)],
+        ["health", "ready"] => vec![(Method::GET, Route::HealthReady)],
         ["metrics"] => vec![(Method::GET, Route::Metrics)],
         [] => vec![(Method::GET, Route::ConcertsPage)],
         ["waiting-room", id] => vec![(Method::GET, Route::WaitingRoomPage(parse_id(id)?))],
@@ -105,15 +123,28 @@ pub fn segments(path: &str) -> Vec<&str> {
 }
 
 /// The route of a known path that `method` asks for (HEAD is served wherever GET is); 405
-/// when none.
+/// when none, naming the methods the path answers (its `Allow` header).
 pub fn choose<R>(method: &Method, choices: Vec<(Method, R)>) -> Result<R, ApiError> {
+    let allow = allowed_methods(choices.iter().map(|(m, _)| m));
     choices
         .into_iter()
         .find(|(allowed, _)| {
             method == allowed || (*allowed == Method::GET && *method == Method::HEAD)
         })
         .map(|(_, route)| route)
-        .ok_or(ApiError::MethodNotAllowed)
+        .ok_or(ApiError::MethodNotAllowed { allow })
+}
+
+/// The `Allow` header of a path answering `methods` (HEAD beside GET).
+fn allowed_methods<'a>(methods: impl Iterator<Item = &'a Method>) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for method in methods {
+        names.push(method.as_str());
+        if *method == Method::GET {
+            names.push(Method::HEAD.as_str());
+        }
+    }
+    names.join(", ")
 }
 
 /// Parses a path id: a positive integer no larger than 2^53 - 1.
@@ -140,7 +171,7 @@ mod tests {
         );
         assert!(matches!(
             resolve(&Method::GET, "/api/queue/token"),
-            Err(ApiError::MethodNotAllowed)
+            Err(ApiError::MethodNotAllowed { .. })
         ));
         assert!(matches!(
             resolve(&Method::GET, "/nope"),
@@ -169,7 +200,7 @@ mod tests {
         ));
         assert!(matches!(
             resolve(&Method::POST, "/book/7"),
-            Err(ApiError::MethodNotAllowed)
+            Err(ApiError::MethodNotAllowed { .. })
         ));
     }
 
@@ -201,7 +232,7 @@ mod tests {
         );
         assert!(matches!(
             resolve(&Method::PUT, "/api/reservations/R1-2"),
-            Err(ApiError::MethodNotAllowed)
+            Err(ApiError::MethodNotAllowed { allow }) if allow == "GET, HEAD, DELETE"
         ));
         assert!(matches!(
             resolve(&Method::GET, "/api/concerts/0"),

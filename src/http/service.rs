@@ -15,6 +15,7 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
+use super::connection::RequestClock;
 use super::response::Body;
 use crate::app::App;
 use crate::limits::PeerAddr;
@@ -23,6 +24,11 @@ use crate::limits::PeerAddr;
 /// and the access log (a fixed label, never the raw path).
 #[derive(Clone, Copy, Debug)]
 pub struct RouteLabel(pub &'static str);
+
+/// When the whole request must have arrived (its first byte plus
+/// `REQUEST_READ_TIMEOUT_SECS`), put in its extensions for the body reader.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadDeadline(pub tokio::time::Instant);
 
 /// Request headers a browser on an allowed origin may send.
 const CORS_REQUEST_HEADERS: [&str; 4] = [
@@ -87,10 +93,11 @@ const REQUEST_ID: &str = "x-request-id";
 /// The hyper service of one connection from `peer`: the request id, CORS (public API
 /// only), then [`super::handle`] or, on the admin listener, [`super::admin::handle`]; the
 /// metrics and the access log once the response is ready. Each request carries the peer
-/// address in its extensions (the client budgets key on it).
+/// address (the client budgets key on it) and its [`ReadDeadline`] in its extensions.
 pub fn for_app(
     app: Arc<App>,
     peer: SocketAddr,
+    clock: Arc<RequestClock>,
     surface: super::Surface,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
@@ -118,7 +125,11 @@ pub fn for_app(
     hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let layered = layered.clone();
         let app = app.clone();
+        let clock = clock.clone();
         req.extensions_mut().insert(PeerAddr(peer));
+        req.extensions_mut().insert(ReadDeadline(
+            clock.request_started() + app.config.request_read_timeout,
+        ));
         async move {
             let started = Instant::now();
             let method = req.method().clone();
@@ -129,6 +140,7 @@ pub fn for_app(
                 .instrument(span)
                 .await
                 .unwrap_or_else(|never| match never {});
+            clock.request_done();
             response
                 .headers_mut()
                 .insert(REQUEST_ID, request_id.clone());

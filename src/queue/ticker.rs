@@ -59,6 +59,9 @@ impl ActivationTicker {
     }
 
     async fn tick(&mut self) -> Result<(), QueueError> {
+        if self.app.presence.in_maintenance() {
+            return Ok(()); // restore is rebuilding Redis: admit nobody meanwhile
+        }
         let queue = &self.app.queue;
         if self
             .listed_at

@@ -20,6 +20,9 @@ const REFUSAL_CODES: &[&str] = &[
     "CLUSTERDOWN",
     "NOREPLICAS",
     "MISCONF",
+    // A MULTI/EXEC the engine sends is fixed code its tests run, so an aborted one means
+    // Redis refused a queued command (`OOM` refuses even TIME then): the same refusal.
+    "EXECABORT",
 ];
 
 /// The failure of one Redis round trip.

@@ -231,6 +231,22 @@ impl Keys {
         &self.prefix
     }
 
+    /// string: a live server's or flush worker's heartbeat (`<role>:<id>`), with a short
+    /// TTL its owner keeps refreshing; `restore` refuses while any exists.
+    pub fn alive(&self, role: &str, id: &str) -> String {
+        format!("{}:alive:{role}:{id}", self.prefix)
+    }
+
+    /// The SCAN pattern of every heartbeat.
+    pub fn alive_pattern(&self) -> String {
+        format!("{}:alive:*", self.prefix)
+    }
+
+    /// string: set while `restore` runs; servers and workers refuse writes meanwhile.
+    pub fn maintenance(&self) -> String {
+        format!("{}:maintenance", self.prefix)
+    }
+
     /// The set of every concert id, read by the activation ticker.
     pub fn concerts(&self) -> String {
         format!("{}:concerts", self.prefix)

@@ -6,6 +6,7 @@ pub mod error;
 pub mod fanout;
 pub mod keys;
 pub mod line;
+pub mod presence;
 pub mod scripts;
 
 use std::future::Future;

@@ -1,12 +1,19 @@
 //! The Lua scripts, one per state transition, compiled in and hashed once at start-up.
 //! `redis::Script` calls EVALSHA and, on NOSCRIPT (a restarted or flushed Redis),
 //! loads the script and retries once.
+//!
+//! Each script starts with the shebang `#!lua` (Redis 7): a script so flagged may write,
+//! so a Redis that refuses writes (out of memory, a read-only replica) refuses the whole
+//! call before it starts (`OOM`, `READONLY`), never halfway through its writes. Without
+//! it, Redis would check only at the first write command that needs memory, after writes
+//! that free memory (DEL, ZREM) had already run.
 
 use redis::Script;
 
 macro_rules! queue_script {
     ($file:literal) => {
         Script::new(concat!(
+            "#!lua\n",
             include_str!("../../lua/lib/common.lua"),
             include_str!("../../lua/lib/concert.lua"),
             include_str!("../../lua/lib/queue.lua"),
@@ -18,6 +25,7 @@ macro_rules! queue_script {
 macro_rules! booking_script {
     ($file:literal) => {
         Script::new(concat!(
+            "#!lua\n",
             include_str!("../../lua/lib/common.lua"),
             include_str!("../../lua/lib/concert.lua"),
             include_str!("../../lua/lib/booking.lua"),

@@ -12,5 +12,6 @@ mod holds;
 mod inventory;
 mod model;
 mod payment;
+mod refusals;
 mod seed;
 mod wallet;

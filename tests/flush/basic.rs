@@ -381,6 +381,7 @@ async fn trimming_keeps_what_any_group_still_needs() {
 async fn lag_counts_pending_and_undelivered_entries_and_their_age() {
     let mut env = FlushEnv::new("flushlag").await;
     env.config.flush_batch_size = 10;
+    env.config.flush_sink_timeout = Duration::from_secs(1);
     env.config.flush_claim_idle = Duration::from_secs(3);
     let store = env.store().await;
     assert_eq!(env.lag().await, Default::default(), "no stream: no lag");
@@ -448,4 +449,107 @@ async fn health_reports_the_outbox_lag() {
     assert_eq!(body["outbox"]["lagEntries"], 7, "{body}");
     assert_eq!(body["outbox"]["pendingEntries"], 0, "{body}");
     server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sale_of_a_seat_is_dead_lettered_never_dropped() {
+    let mut env = FlushEnv::new("flushseatconflict").await;
+    env.config.flush_max_deliveries = 2;
+    env.append_reservations(0..5).await;
+    // Another confirmed reservation of r-3's seat (schedule 1, seat 4): a double sale.
+    let (_, _, data) = crate::helpers::flush::reservation_entry(3);
+    let data = data
+        .replace("\"r-3\"", "\"r-dup\"")
+        .replace("\"p-3\"", "\"p-dup\"")
+        .replace("\"l-3\"", "\"l-dup\"");
+    let conflicting = env
+        .append_raw(&[
+            ("type", "reservation.confirmed"),
+            ("id", "r-dup"),
+            ("data", &data),
+        ])
+        .await;
+    env.append_reservations(5..10).await;
+
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    let report = worker.drain(5).await.unwrap();
+    assert_eq!(report.acked, 10);
+    assert_eq!(report.dead_lettered, 1);
+    assert_eq!(
+        env.reservation_rows().await,
+        (10, 10),
+        "the first sale stays, alone"
+    );
+
+    let mut conn = env.redis().await;
+    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(env.keys.outbox_dead())
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(dead.ids.len(), 1);
+    let field =
+        |name: &str| -> String { redis::from_redis_value_ref(&dead.ids[0].map[name]).unwrap() };
+    assert_eq!(field("sourceId"), conflicting);
+    assert!(
+        field("reason").starts_with("seat conflict:"),
+        "{}",
+        field("reason")
+    );
+}
+
+#[tokio::test]
+async fn the_migration_moves_existing_double_sales_aside_and_makes_seats_unique() {
+    let env = FlushEnv::new("flushseatmigration").await;
+    let pool = concert_queue::db::connect(&env.config.mysql_url)
+        .await
+        .unwrap();
+    concert_queue::db::migrate(&pool).await.unwrap();
+    let mut conn = pool.get_conn().await.unwrap();
+    // The schema as it was before migration 3, with a seat sold twice and once more.
+    conn.query_drop(
+        "ALTER TABLE reservations DROP INDEX uq_reservations_seat, \
+         ADD KEY idx_reservations_seat (schedule_id, seat_no)",
+    )
+    .await
+    .unwrap();
+    conn.query_drop("DROP TABLE reservation_seat_conflicts")
+        .await
+        .unwrap();
+    conn.query_drop("DELETE FROM schema_migrations WHERE version = 3")
+        .await
+        .unwrap();
+    conn.query_drop(
+        "INSERT INTO reservations (reservation_id, payment_id, user_id, concert_id, schedule_id, \
+         seat_no, amount, confirmed_at) VALUES \
+         ('r-1', 'p-1', 1, 1, 1, 1, 10, '2026-01-01 00:00:00.001'), \
+         ('r-2', 'p-2', 2, 1, 1, 1, 10, '2026-01-01 00:00:00.002'), \
+         ('r-3', 'p-3', 3, 1, 1, 1, 10, '2026-01-01 00:00:00.003'), \
+         ('r-4', 'p-4', 4, 1, 1, 2, 10, '2026-01-01 00:00:00.004')",
+    )
+    .await
+    .unwrap();
+    concert_queue::db::migrate(&pool).await.unwrap();
+    let kept: Vec<String> = conn
+        .query("SELECT reservation_id FROM reservations ORDER BY reservation_id")
+        .await
+        .unwrap();
+    assert_eq!(kept, ["r-1", "r-4"]);
+    let aside: Vec<String> = conn
+        .query("SELECT reservation_id FROM reservation_seat_conflicts ORDER BY reservation_id")
+        .await
+        .unwrap();
+    assert_eq!(aside, ["r-2", "r-3"]);
+    let again = conn
+        .query_drop(
+            "INSERT INTO reservations (reservation_id, payment_id, user_id, concert_id, \
+             schedule_id, seat_no, amount, confirmed_at) \
+             VALUES ('r-5', 'p-5', 5, 1, 1, 2, 10, '2026-01-01 00:00:00.005')",
+        )
+        .await;
+    assert!(again.is_err(), "a seat is sold at most once");
+    drop(conn);
+    pool.disconnect().await.unwrap();
 }

@@ -25,7 +25,10 @@ fn flush_process(env: &FlushEnv, args: &[&str], extra: &[(&str, String)]) -> Chi
 async fn a_worker_killed_at_random_points_loses_and_doubles_nothing() {
     let mut env = FlushEnv::new("flushcrash").await;
     env.config.flush_batch_size = 50;
-    env.config.flush_claim_idle = Duration::from_secs(1);
+    // Claims come quickly, yet never before a live worker's longest write wait (2 s sink
+    // timeout plus 2 s for the broker's reports).
+    env.config.flush_sink_timeout = Duration::from_secs(2);
+    env.config.flush_claim_idle = Duration::from_secs(5);
     // Crashes are not failures of the entries: none may be dead-lettered, even though
     // the same entries are delivered far more often than this.
     env.config.flush_max_deliveries = 2;
@@ -78,7 +81,7 @@ async fn a_worker_killed_at_random_points_loses_and_doubles_nothing() {
     );
 
     // The dead workers' pending entries become claimable after the idle time.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(env.config.flush_claim_idle + Duration::from_millis(200)).await;
     let mut drain = flush_process(&env, &["--once"], &[]);
     let status = tokio::task::spawn_blocking(move || drain.wait().unwrap())
         .await

@@ -216,3 +216,93 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
     assert_eq!(snapshot(&env).await, after);
     pool.disconnect().await.unwrap();
 }
+
+/// A FlushEnv whose MySQL holds the catalog, so a restore would have something to write.
+async fn env_with_catalog_in_mysql(
+    name: &str,
+) -> (FlushEnv, concert_queue::store::Store, mysql_async::Pool) {
+    let env = FlushEnv::new(name).await;
+    let store = env.store().await;
+    let pool = concert_queue::db::connect(&env.config.mysql_url)
+        .await
+        .unwrap();
+    concert_queue::db::migrate(&pool).await.unwrap();
+    concert_queue::catalog::seed::seed_mysql(&pool, &catalog())
+        .await
+        .unwrap();
+    (env, store, pool)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_refuses_while_a_server_is_alive_and_changes_nothing() {
+    let (env, store, pool) = env_with_catalog_in_mysql("restorelive").await;
+    let server = crate::helpers::TestServer::start_with(env.config.clone()).await;
+    let before = crate::helpers::eventually(
+        std::time::Duration::from_secs(30),
+        "the server announces itself",
+        || async {
+            let keys = crate::helpers::flush::dump_keys(&env).await;
+            keys.keys()
+                .any(|k| k.contains(":alive:server:"))
+                .then_some(keys)
+        },
+    )
+    .await;
+    let err = concert_queue::catalog::restore::restore(&store, &pool)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("running against this Redis"), "{err}");
+    assert!(err.contains("changed nothing"), "{err}");
+    assert_eq!(crate::helpers::flush::dump_keys(&env).await, before);
+
+    // Once the server is stopped (its heartbeat removed), restore runs.
+    server.stop().await.unwrap();
+    let restored = concert_queue::catalog::restore::restore(&store, &pool)
+        .await
+        .unwrap();
+    assert_eq!(restored.concerts, 1);
+    let after = crate::helpers::flush::dump_keys(&env).await;
+    assert!(!after.keys().any(|k| k.ends_with(":maintenance")));
+    pool.disconnect().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_while_restore_runs_refuses_writes_until_it_ends() {
+    let env = FlushEnv::new("restoremaint").await;
+    let store = env.store().await;
+    assert!(concert_queue::store::presence::begin_maintenance(&store)
+        .await
+        .unwrap());
+    let server = crate::helpers::TestServer::start_with(env.config.clone()).await;
+    server.add_concert(1).await;
+    let (status, body) = server.join(1, 1).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("UNAVAILABLE")),
+        "{body}"
+    );
+    let (status, _) = server
+        .post(
+            "/api/users/1/balance/charge",
+            serde_json::json!({"amount": 5}),
+        )
+        .await;
+    assert_eq!(status, 503);
+    let outbox_len: u64 = redis::cmd("XLEN")
+        .arg(env.keys.outbox())
+        .query_async(&mut env.redis().await)
+        .await
+        .unwrap();
+    assert_eq!(outbox_len, 0, "nothing was written");
+
+    concert_queue::store::presence::end_maintenance(&store)
+        .await
+        .unwrap();
+    crate::helpers::eventually(
+        std::time::Duration::from_secs(30),
+        "writes are accepted once restore ends",
+        || async { (server.join(1, 1).await.0 == 201).then_some(()) },
+    )
+    .await;
+}

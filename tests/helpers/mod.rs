@@ -37,7 +37,8 @@ pub const NO_MYSQL_URL: &str = "mysql://root@127.0.0.1:1/cq_unused";
 /// A configuration for tests: the given Redis, the given prefix, fast ticks, no MySQL
 /// (catalog tests set their own database), and every limit that would refuse a test's own
 /// quick requests off (the server-wide and per-client token limiters, the pace of status
-/// polls, the wallets' charge budget): the tests of those limits turn them on.
+/// polls, the wallets' charge budget, the open connections per client IP): the tests of
+/// those limits turn them on.
 pub fn test_config(redis_url: &str, prefix: &str) -> Config {
     Config {
         bind_addr: "127.0.0.1:0".parse().unwrap(),
@@ -49,9 +50,11 @@ pub fn test_config(redis_url: &str, prefix: &str) -> Config {
         client_rate_limit_per_sec: 0,
         poll_min_interval_factor: 0.0,
         charges_per_user_per_min: 0,
+        max_connections_per_ip: 0,
         activation_tick: Duration::from_millis(20),
         redis_timeout: Duration::from_millis(500),
         shutdown_grace: Duration::from_secs(2),
+        shutdown_ready_delay: Duration::ZERO,
         ..Config::default()
     }
 }
@@ -199,6 +202,13 @@ impl TestServer {
         let (status, body) = self.get_with_token("/api/queue/status", token).await;
         assert_eq!(status, 200, "status failed: {body}");
         body
+    }
+
+    /// Sends the shutdown signal (as SIGTERM does) without waiting for `run` to return.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
     }
 
     /// Stops the server and waits for `run` to return.
