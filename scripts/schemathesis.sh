@@ -43,7 +43,7 @@ cleanup() {
     mysql_host=${MYSQL_SERVER#mysql://}; mysql_host=${mysql_host#*@}
     mysql -uroot -h "${mysql_host%:*}" -P "${mysql_host##*:}" \
         -e "DROP DATABASE IF EXISTS \`$DATABASE\`" 2>/dev/null || true
-    rm -f "$LOG"
+    rm -f "$LOG" "${SPEC:-}"
 }
 trap cleanup EXIT
 
@@ -64,15 +64,28 @@ curl -fsS -X POST "$BASE/api/users/1/balance/charge" -H 'Content-Type: applicati
 TOKEN=$(curl -fsS -X POST "$BASE/api/queue/token" -H 'Content-Type: application/json' \
     -d '{"userId": 1, "concertId": 1}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 
+# The server runs in AUTH_MODE=none, where the spec's description makes `userId` required
+# in a token request (in jwt mode it is optional); OpenAPI 3.0 cannot say that by mode, so
+# the spec is checked with that one field required, as this mode serves it.
+SPEC=$(mktemp --suffix=.json)
+"$VENV/bin/python" - "$SPEC" <<'PY'
+import json, sys, yaml
+spec = yaml.safe_load(open("docs/openapi.yaml"))
+spec["components"]["schemas"]["QueueTokenRequest"]["required"] = ["userId", "concertId"]
+json.dump(spec, open(sys.argv[1], "w"))
+PY
+
 # use_after_free is left out on purpose: DELETE /api/reservations/{id} releases a hold and
-# the contract keeps the reservation readable afterwards, as CANCELLED (docs/api.md).
-say "fuzzing $BASE against docs/openapi.yaml"
-"$VENV/bin/schemathesis" run docs/openapi.yaml \
+# the contract keeps the reservation readable afterwards, as CANCELLED (docs/api.md). One
+# worker: with two, hypothesis's lambda-source cache (Python's ast in threads) failed a run
+# with "AST constructor recursion depth mismatch", a fault of the tool, not of the server.
+say "fuzzing $BASE against docs/openapi.yaml (AUTH_MODE=none)"
+"$VENV/bin/schemathesis" run "$SPEC" \
     --url "$BASE" \
     --header "Authorization: Bearer $TOKEN" \
     --checks all \
     --exclude-checks use_after_free \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-40}" \
-    --workers 2 \
+    --workers 1 \
     --no-color \
     "$@"
