@@ -2,9 +2,11 @@
 # Status polls against the HTTP ceiling, side by side in one run (issue 15, part C):
 #   1. the HTTP ceiling: wrk against examples/hello_server (a fixed JSON answer, hyper
 #      configured like the server), GET /api/queue/status with a bearer header;
-#   2. concert-queue's status polls: wrk cycling through --tokens WAITING tokens (admission
-#      off: QUEUE_MAX_ACTIVE=0, so they stay WAITING; idle drop on, as in production, and
-#      every limit off: the per-client budgets, the token limiter and poll pacing), with the
+#   2. concert-queue's status polls: wrk cycling through --tokens WAITING tokens behind
+#      --ahead others (default 1,000: the positions the snapshot always asks Redis for, at
+#      STATUS_EXACT_POSITIONS' default), admission off (QUEUE_MAX_ACTIVE=0, so they stay
+#      WAITING), idle drop on as in production, every limit off (the per-client budgets, the
+#      token limiter and poll pacing), with the
 #      Redis calls the server made (INFO commandstats before and after, every command
 #      counted, the activation ticker's included) per poll answered;
 #   and with STATUS_SNAPSHOT set in the environment of the script, run 2 once per value
@@ -13,11 +15,11 @@
 # count this server's calls only), nothing kept on disk; everything stops at the end.
 #
 # usage: scripts/perf/status-polls.sh [--seconds 15] [--connections 64] [--threads 2]
-#                                     [--tokens 1000] [--repeats 1] [--out DIR]
+#                                     [--tokens 10000] [--ahead 1000] [--repeats 1] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-SECONDS_PER_RUN=15 CONNECTIONS=64 THREADS=2 TOKENS=1000 REPEATS=1
+SECONDS_PER_RUN=15 CONNECTIONS=64 THREADS=2 TOKENS=10000 AHEAD=1000 REPEATS=1
 OUT="target/perf/status-polls-$(date -u +%Y%m%dT%H%M%SZ)"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -25,9 +27,10 @@ while [ $# -gt 0 ]; do
     --connections) CONNECTIONS="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --tokens) TOKENS="$2"; shift 2 ;;
+    --ahead) AHEAD="$2"; shift 2 ;;
     --repeats) REPEATS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -45,7 +48,7 @@ PIDS+=($!)
 wait_for "http://127.0.0.1:$HELLO_PORT/"
 
 # start_server NAME VAR=VALUE...: a server under a prefix of its own with concert 1 and
-# --tokens WAITING buyers; sets URL_<NAME> and writes $OUT/tokens-NAME.lua for wrk.
+# --ahead + --tokens WAITING buyers; sets URL_<NAME> and writes $OUT/tokens-NAME.lua for wrk.
 start_server() {
   local name="$1" prefix="perfpoll$$$1" port; shift
   PREFIXES+=("$prefix")
@@ -60,17 +63,18 @@ start_server() {
   PIDS+=("$!")
   printf -v "URL_$name" '%s' "http://127.0.0.1:$port"
   wait_for "http://127.0.0.1:$port/health"
-  python3 - "$port" "$TOKENS" "$OUT/tokens-$name.lua" <<'PY'
+  python3 - "$port" "$AHEAD" "$TOKENS" "$OUT/tokens-$name.lua" <<'PY'
 import http.client, json, sys
-port, n, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+port, ahead, n, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 conn = http.client.HTTPConnection("127.0.0.1", port)
 tokens = []
-for user in range(1, n + 1):
+for user in range(1, ahead + n + 1):
     conn.request("POST", "/api/queue/token", json.dumps({"userId": user, "concertId": 1}),
                  {"Content-Type": "application/json"})
     body = json.loads(conn.getresponse().read())
     assert body["status"] == "WAITING", body
-    tokens.append(body["token"])
+    if user > ahead:
+        tokens.append(body["token"])
 with open(out, "w") as f:
     f.write("tokens = {" + ",".join('"%s"' % t for t in tokens) + "}\n")
     f.write("""
@@ -114,7 +118,7 @@ end
 LUA
 
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
-echo "== wrk -t $THREADS -c $CONNECTIONS -d ${SECONDS_PER_RUN}s, $TOKENS WAITING tokens, $REPEATS run(s) each, alternating"
+echo "== wrk -t $THREADS -c $CONNECTIONS -d ${SECONDS_PER_RUN}s, $TOKENS WAITING tokens behind $AHEAD, $REPEATS run(s) each, alternating"
 printf '%-24s %10s %9s %9s %8s %12s\n' run "polls/s" "p50" "p99" non-2xx "redis/poll"
 for run in $(seq "$REPEATS"); do
   printf '%-24s %10s %9s %9s %8s %12s\n' "http ceiling ($run)" $(poll "hello-$run" "http://127.0.0.1:$HELLO_PORT" "$OUT/hello.lua")
