@@ -23,6 +23,8 @@ pub const CHECKPOINT_STEP_PER_MILLE: u64 = 10;
 pub const MOST_CHECKPOINTS: u64 = 2000;
 /// A snapshot older than this many ticks is not used (the ticker is failing).
 const STALE_AFTER_TICKS: u32 = 3;
+/// How often the buyers not heard from are forgotten (a walk over all of them).
+const FORGET_EVERY: Duration = Duration::from_secs(5);
 
 /// One concert's snapshot.
 #[derive(Debug)]
@@ -65,6 +67,8 @@ pub struct StatusSnapshots {
     answered: DashMap<(u64, u64), Answered>,
     /// Per concert: user -> seq of the polls answered here since the last tick.
     presence: Mutex<HashMap<u64, HashMap<u64, u64>>>,
+    /// When the buyers not heard from were last forgotten.
+    forgotten_at: Mutex<Option<Instant>>,
 }
 
 /// A snapshot script's reply: usable, base, idle_ms, rate, gone users, checkpoints.
@@ -193,8 +197,19 @@ impl StatusSnapshots {
         );
     }
 
-    /// Forgets buyers this server has not answered for `older_than`.
+    /// Forgets buyers this server has not answered for `older_than` (every few seconds at
+    /// most: it walks them all).
     pub fn forget_silent(&self, older_than: Duration, now: Instant) {
+        {
+            let mut at = self
+                .forgotten_at
+                .lock()
+                .expect("the forget lock is never poisoned");
+            if at.is_some_and(|at| now.saturating_duration_since(at) < FORGET_EVERY) {
+                return;
+            }
+            *at = Some(now);
+        }
         self.answered
             .retain(|_, a| now.saturating_duration_since(a.at) < older_than);
     }
