@@ -11,13 +11,15 @@
 # no MySQL or seats (nobody buys: the scenario measures the waiting room).
 #
 # usage: scripts/perf/flash-crowd.sh [--buyers 20000] [--join-seconds 10] [--admit-per-sec 500]
-#                                    [--connections 256] [--out DIR] [-- load-tool-args...]
+#                                    [--connections 256] [--no-build] [--out DIR]
+#                                    [-- load-tool-args...]
+# (--no-build runs the release binaries as they are.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 BUYERS=20000 JOIN_SECONDS=10 ADMIT_PER_SEC=500 CONNECTIONS=256
 OUT="target/perf/flash-crowd-$(date -u +%Y%m%dT%H%M%SZ)"
-EXTRA=()
+EXTRA=() BUILD=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --buyers) BUYERS="$2"; shift 2 ;;
@@ -25,17 +27,20 @@ while [ $# -gt 0 ]; do
     --admit-per-sec) ADMIT_PER_SEC="$2"; shift 2 ;;
     --connections) CONNECTIONS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 
 source scripts/perf/lib/perf-common.sh
 mkdir -p "$OUT"
-echo "== building (release)"
-build_server
-build_load
+if [ "$BUILD" = 1 ]; then
+  echo "== building (release)"
+  build_server
+  build_load
+fi
 write_one_concert_catalog "$OUT/catalog.json"
 
 PREFIX="perfflash$$"

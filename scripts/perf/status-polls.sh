@@ -6,9 +6,10 @@
 #      --ahead others (default 1,000: the positions the snapshot always asks Redis for, at
 #      STATUS_EXACT_POSITIONS' default), admission off (QUEUE_MAX_ACTIVE=0, so they stay
 #      WAITING), idle drop on as in production, every limit off (the per-client budgets, the
-#      token limiter and poll pacing), with the
-#      Redis calls the server made (INFO commandstats before and after, every command
-#      counted, the activation ticker's included) per poll answered;
+#      token limiter and poll pacing), with the Redis calls the server made per poll
+#      answered: its script calls (EVALSHA and EVAL in INFO commandstats, before and after,
+#      the ticker's included; the commands a script runs inside Redis are not round trips
+#      and not counted; the server's other commands are a few a second);
 #   and with STATUS_SNAPSHOT set in the environment of the script, run 2 once per value
 #   listed there (e.g. STATUS_SNAPSHOT="on off"), for servers that have that setting.
 # Redis is a redis-server of the script's own on a free loopback port (so its commandstats
@@ -87,9 +88,9 @@ end
 PY
 }
 
-# Every command Redis has run so far (INFO commandstats, INFO itself left out).
+# Script calls Redis has answered so far (EVALSHA and EVAL in INFO commandstats).
 redis_calls() {
-  rcli INFO commandstats | awk -F'[=,:]' '/^cmdstat_/ && $1 != "cmdstat_info" { n += $3 } END { print n + 0 }'
+  rcli INFO commandstats | awk -F'[=,:]' '$1 == "cmdstat_evalsha" || $1 == "cmdstat_eval" { n += $3 } END { print n + 0 }'
 }
 
 # poll NAME URL SCRIPT: one wrk run; prints "requests/s p50 p99 non-2xx redis-calls-per-poll".
@@ -104,7 +105,7 @@ poll() {
     /requests in/ { total = $1 }
     /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
     /Non-2xx/ { bad = $NF }
-    END { printf "%.0f %s %s %d %.3f\n", rps, p50, p99, bad, calls / total }' "$OUT/$name.txt"
+    END { printf "%.0f %s %s %d %.4f\n", rps, p50, p99, bad, calls / total }' "$OUT/$name.txt"
 }
 
 VARIANTS=(${STATUS_SNAPSHOT:-default})
@@ -121,7 +122,7 @@ echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg),
 echo "== wrk -t $THREADS -c $CONNECTIONS -d ${SECONDS_PER_RUN}s, $TOKENS WAITING tokens behind $AHEAD, $REPEATS run(s) each, alternating"
 printf '%-24s %10s %9s %9s %8s %12s\n' run "polls/s" "p50" "p99" non-2xx "redis/poll"
 for run in $(seq "$REPEATS"); do
-  printf '%-24s %10s %9s %9s %8s %12s\n' "http ceiling ($run)" $(poll "hello-$run" "http://127.0.0.1:$HELLO_PORT" "$OUT/hello.lua")
+  printf '%-24s %10s %9s %9s %8s %12s\n' "http ceiling ($run)" $(poll "hello-$run" "http://127.0.0.1:$HELLO_PORT" "$OUT/hello.lua" | cut -d' ' -f1-4) -
   for variant in "${VARIANTS[@]}"; do
     url_var="URL_$variant"
     printf '%-24s %10s %9s %9s %8s %12s\n' "concert-queue $variant ($run)" \
