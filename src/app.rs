@@ -58,6 +58,11 @@ impl App {
             TokenSigner::new(config.token_secret.as_bytes()),
             QueueSettings::from_config(&config),
         );
+        let queue = if config.status_snapshot {
+            queue.with_status_snapshot(config.status_exact_positions)
+        } else {
+            queue
+        };
         let booking = Booking::new(store.clone(), BookingSettings::from_config(&config));
         let catalog = CatalogCache::new(&config.mysql_url, config.mysql_timeout)?;
         let token_limiter = NonZeroU32::new(config.token_rate_limit_per_sec)

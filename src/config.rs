@@ -130,6 +130,14 @@ pub struct Config {
     /// per server); 0 turns that off; at most 1.
     #[arg(long, env = "POLL_MIN_INTERVAL_FACTOR", default_value_t = 0.5)]
     pub poll_min_interval_factor: f64,
+    /// WAITING polls far back in the line answered from this server's snapshot, taken every
+    /// activation tick, with no Redis round trip (`off`: every poll asks Redis).
+    #[arg(long, env = "STATUS_SNAPSHOT", default_value = "on", value_parser = on_or_off, action = clap::ArgAction::Set)]
+    pub status_snapshot: bool,
+    /// With STATUS_SNAPSHOT=on: the first this many positions are always asked of Redis
+    /// (exact); further back the snapshot answers within 1%.
+    #[arg(long, env = "STATUS_EXACT_POSITIONS", default_value_t = 1000)]
+    pub status_exact_positions: u64,
     /// How often each server runs the admission script for every concert, in milliseconds.
     #[arg(long = "activation-tick-ms", env = "ACTIVATION_TICK_MS", default_value = "100", value_parser = millis)]
     pub activation_tick: Duration,
@@ -322,6 +330,9 @@ impl Config {
         }
         if self.activation_tick.is_zero() || self.redis_timeout.is_zero() {
             bail!("ACTIVATION_TICK_MS and REDIS_TIMEOUT_MS must be positive");
+        }
+        if self.status_exact_positions == 0 {
+            bail!("STATUS_EXACT_POSITIONS must be at least 1");
         }
         if self.max_connections == 0 {
             bail!("MAX_CONNECTIONS must be positive");
@@ -562,6 +573,8 @@ mod tests {
         assert_eq!(c.admin_bind_addr.to_string(), "127.0.0.1:9091");
         assert_eq!(c.admin_token, None);
         assert_eq!(c.kafka_queue_events_topic, "queue-events");
+        assert!(c.status_snapshot);
+        assert_eq!(c.status_exact_positions, 1000);
     }
 
     #[test]

@@ -310,10 +310,10 @@ local function record_admissions(stats_key, now_ms, admitted, still_waiting)
   end
 end
 
--- Seconds until a buyer at `position` is admitted: the observed admission rate, never
--- above the configured one, and never below what expiring sessions alone free
--- (max_active per ACTIVE lifetime). -1 when admission is off altogether.
-local function estimate_wait_secs(stats_key, position, rate, max_active, ttl_ms)
+-- The admission rate a wait is estimated with: the observed one, never above the
+-- configured one, and never below what expiring sessions alone free (max_active per
+-- ACTIVE lifetime); nil when admission is off altogether.
+local function effective_rate(stats_key, rate, max_active, ttl_ms)
   local effective = rate
   local observed = tonumber(redis.call('HGET', stats_key, 'rate'))
   if observed then
@@ -326,6 +326,16 @@ local function estimate_wait_secs(stats_key, position, rate, max_active, ttl_ms)
     effective = rate
   end
   if effective <= 0 then
+    return nil
+  end
+  return effective
+end
+
+-- Seconds until a buyer at `position` is admitted at the effective rate (above); -1 when
+-- admission is off altogether. src/queue/snapshot.rs computes the same from the rate.
+local function estimate_wait_secs(stats_key, position, rate, max_active, ttl_ms)
+  local effective = effective_rate(stats_key, rate, max_active, ttl_ms)
+  if not effective then
     return -1
   end
   return math.ceil(position / effective)

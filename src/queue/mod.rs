@@ -1,7 +1,8 @@
 //! The waiting queue: issuing tokens, reporting status and admitting buyers, each one
 //! atomic Lua script (lua/issue_token.lua, lua/queue_status.lua, lua/activate.lua); the
 //! signed queue tokens; the activation ticker every server runs; the pre-queue's draw and
-//! opening; the operator's settings and figures (admin.rs).
+//! opening; the operator's settings and figures (admin.rs); status polls answered from a
+//! per-concert snapshot (snapshot.rs).
 
 pub mod admin;
 pub mod advice;
@@ -9,11 +10,12 @@ pub mod draw;
 mod error;
 pub mod fairness;
 pub mod opening;
+pub mod snapshot;
 pub mod ticker;
 pub mod token;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 
@@ -21,11 +23,15 @@ use crate::config::Config;
 use crate::store::{QueueKeys, Store, StoreError};
 use draw::Draw;
 pub use error::QueueError;
+use snapshot::{SnapshotReply, StatusSnapshots};
 pub use token::{Claims, TokenSigner};
 
 /// Most lapsed or admitted buyers one activation tick handles per concert, and the longest
 /// stretch of the line its idle sweep visits.
 const ACTIVATION_BATCH: u64 = 1000;
+
+/// With no idle timeout, how long the snapshot remembers a buyer it no longer hears from.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
 
 /// How many times a call is made again when the script asks for the current draw.
 const DRAW_ATTEMPTS: usize = 3;
@@ -128,6 +134,9 @@ pub struct Queue {
     /// Each concert's pre-queue draw as last read (a draw never changes; a script that
     /// sees another epoch asks for the current one).
     draws: Cache<u64, Arc<Draw>>,
+    /// With STATUS_SNAPSHOT=on: the snapshots WAITING polls far back are answered from, and
+    /// the first positions always asked of Redis.
+    snapshots: Option<(Arc<StatusSnapshots>, u64)>,
 }
 
 impl Queue {
@@ -140,7 +149,15 @@ impl Queue {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(3600))
                 .build(),
+            snapshots: None,
         }
+    }
+
+    /// The queue answering WAITING polls beyond the first `exact_positions` from the
+    /// per-concert snapshot the ticker refreshes (STATUS_SNAPSHOT=on).
+    pub fn with_status_snapshot(mut self, exact_positions: u64) -> Self {
+        self.snapshots = Some((Arc::default(), exact_positions.max(1)));
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -198,8 +215,22 @@ impl Queue {
     }
 
     /// Where the token's holder stands; a WAITING answer also records the poll as presence.
+    /// With the snapshot on, a WAITING token far back is answered from it (its sign of life
+    /// recorded by the next tick), anything else by Redis.
     #[tracing::instrument(name = "poll_queue_status", skip(self))]
     pub async fn status(&self, claims: &Claims) -> Result<QueueState, QueueError> {
+        let Some((snapshots, _)) = &self.snapshots else {
+            return self.status_from_redis(claims).await;
+        };
+        if let Some(state) = snapshots.answer(claims, &self.settings, Instant::now()) {
+            return Ok(state);
+        }
+        let state = self.status_from_redis(claims).await?;
+        Ok(snapshots.remember(claims, state, Instant::now()))
+    }
+
+    /// Where the token's holder stands, as Redis says (lua/queue_status.lua).
+    async fn status_from_redis(&self, claims: &Claims) -> Result<QueueState, QueueError> {
         let keys = self.store.keys.queue(claims.concert_id);
         let script = &self.store.scripts.queue_status;
         let reply: Vec<i64> = self
@@ -302,6 +333,67 @@ impl Queue {
             .collect())
     }
 
+    /// Refreshes this server's snapshot of each of `concert_ids` and records the signs of
+    /// life of the polls it answered since the last tick: one pipelined call of
+    /// lua/queue_snapshot.lua. Signs of life a failed call did not record are kept for the
+    /// next one. Nothing to do with the snapshot off.
+    pub async fn refresh_snapshots(&self, concert_ids: &[u64]) -> Result<(), QueueError> {
+        let Some((snapshots, exact)) = &self.snapshots else {
+            return Ok(());
+        };
+        let keys: Vec<_> = concert_ids
+            .iter()
+            .map(|&id| self.store.keys.queue(id))
+            .collect();
+        let presence: Vec<_> = concert_ids
+            .iter()
+            .map(|&id| snapshots.take_presence(id))
+            .collect();
+        let invocations: Vec<_> = keys
+            .iter()
+            .zip(&presence)
+            .map(|(keys, marks)| {
+                let mut invocation = keys.invoke(&self.store.scripts.queue_snapshot);
+                self.settings.push_defaults(&mut invocation);
+                invocation
+                    .arg(*exact)
+                    .arg(snapshot::CHECKPOINT_STEP_PER_MILLE)
+                    .arg(snapshot::MOST_CHECKPOINTS);
+                for (user, seq) in marks {
+                    invocation.arg(*user).arg(*seq);
+                }
+                invocation
+            })
+            .collect();
+        let taken = Instant::now();
+        let replies = match self
+            .store
+            .invoke_pipelined::<SnapshotReply>(&invocations)
+            .await
+        {
+            Ok(replies) => replies,
+            Err(err) => {
+                for (&id, marks) in concert_ids.iter().zip(presence) {
+                    snapshots.restore_presence(id, marks);
+                }
+                return Err(err.into());
+            }
+        };
+        let mut first_error = None;
+        for ((&id, reply), marks) in concert_ids.iter().zip(replies).zip(presence) {
+            match reply {
+                Ok(reply) => snapshots.refresh(id, reply, taken),
+                Err(err) => {
+                    snapshots.restore_presence(id, marks);
+                    first_error = first_error.or(Some(err.into()));
+                }
+            }
+        }
+        let idle = self.settings.idle_timeout;
+        snapshots.forget_silent(if idle.is_zero() { FORGET_AFTER } else { idle }, taken);
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// The activate script's invocation for one concert's queue keys.
     fn activation(&self, keys: &QueueKeys) -> redis::ScriptInvocation<'_> {
         let mut invocation = keys.invoke_with_outbox(&self.store.scripts.activate);
@@ -330,7 +422,7 @@ impl Queue {
 
     /// The state the token's concert-scoped checks need: ACTIVE or not.
     pub async fn require_active(&self, claims: &Claims) -> Result<u64, QueueError> {
-        match self.status(claims).await? {
+        match self.status_from_redis(claims).await? {
             QueueState::Active { expires_at_ms } => Ok(expires_at_ms),
             _ => Err(QueueError::TokenNotActive),
         }

@@ -1,5 +1,7 @@
 //! The activation ticker: every server runs the activation script for each concert at a
-//! fixed interval (all concerts in one round trip, as `SCRIPT_FANOUT` says). The budget
+//! fixed interval (all concerts in one round trip, as `SCRIPT_FANOUT` says), then, with
+//! STATUS_SNAPSHOT=on, refreshes this server's status snapshots and records the signs of
+//! life they answered (one more round trip, src/queue/snapshot.rs). The budget
 //! lives in Redis, so many tickers admit no faster than one. A tick that finds a pre-queue
 //! opening starts this server's driver of it (src/queue/opening.rs).
 
@@ -93,7 +95,11 @@ impl ActivationTicker {
                 Err(err) => first_error = first_error.or(Some(err)),
             }
         }
-        first_error.map_or(Ok(()), Err)
+        let refreshed = queue.refresh_snapshots(concerts).await;
+        match first_error {
+            Some(err) => Err(err),
+            None => refreshed,
+        }
     }
 }
 

@@ -39,6 +39,7 @@ macro_rules! booking_script {
 pub struct Scripts {
     pub issue_token: Script,
     pub queue_status: Script,
+    pub queue_snapshot: Script,
     pub activate: Script,
     pub open_prequeue: Script,
     pub configure_queue: Script,
@@ -58,6 +59,7 @@ impl Scripts {
         Scripts {
             issue_token: queue_script!("issue_token.lua"),
             queue_status: queue_script!("queue_status.lua"),
+            queue_snapshot: queue_script!("queue_snapshot.lua"),
             activate: queue_script!("activate.lua"),
             open_prequeue: queue_script!("open_prequeue.lua"),
             configure_queue: queue_script!("configure_queue.lua"),
@@ -77,10 +79,11 @@ impl Scripts {
 impl Scripts {
     /// Every script with its name (its file under lua/, without `.lua`), so tools can map
     /// an EVALSHA's hash back to the script it runs.
-    pub fn named(&self) -> [(&'static str, &Script); 14] {
+    pub fn named(&self) -> [(&'static str, &Script); 15] {
         [
             ("issue_token", &self.issue_token),
             ("queue_status", &self.queue_status),
+            ("queue_snapshot", &self.queue_snapshot),
             ("activate", &self.activate),
             ("open_prequeue", &self.open_prequeue),
             ("configure_queue", &self.configure_queue),

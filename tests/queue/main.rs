@@ -9,4 +9,5 @@ mod concurrency;
 mod faults;
 mod prequeue;
 mod runtime_settings;
+mod snapshot;
 mod tokens;

@@ -6,7 +6,9 @@
 //! Models: `closed` (N virtual users, each sending as soon as answered, like JMeter) and
 //! `open` (a fixed arrival rate, latency measured from the intended send time).
 //! Scenarios: `mix` (the seed's six APIs, `--weights`), `token`, `status`, `flow`, and
-//! `fairness` (one attacker against honest clients; its own report, src/fairness.rs).
+//! `fairness` (one attacker against honest clients; its own report, src/fairness.rs) and
+//! `flash` (a flash crowd joining one concert and polling until admitted, with its checks:
+//! src/flash.rs, src/flash_check.rs).
 //! With `--jwt-secret` every request that names a user carries that user's JWT, for a
 //! server in `AUTH_MODE=jwt`.
 
@@ -16,6 +18,8 @@ pub mod client;
 pub mod closed;
 pub mod endpoint;
 pub mod fairness;
+pub mod flash;
+pub mod flash_check;
 pub mod flow;
 pub mod html;
 pub mod identity;
@@ -65,6 +69,10 @@ pub enum Scenario {
     /// One client at --attack-rate against --honest clients joining once each (the server
     /// needs TRUSTED_PROXY_HOPS=1, or --jwt-secret and AUTH_MODE=jwt).
     Fairness,
+    /// --buyers buyers join the catalog's first concert over --join-seconds and poll as
+    /// `pollAfterMs` advises until admitted, over --users connections; the run is checked
+    /// (no 5xx, admission in join order, no position going up) and fails on a violation.
+    Flash,
 }
 
 /// Flags of `concert-queue-load`.
@@ -147,6 +155,15 @@ pub struct LoadArgs {
     /// Fairness scenario: tries an honest client makes, honouring Retry-After.
     #[arg(long, default_value_t = 3)]
     pub tries: u32,
+    /// Flash scenario: buyers joining the one concert.
+    #[arg(long, default_value_t = 200_000)]
+    pub buyers: u64,
+    /// Flash scenario: the seconds the joins are spread over.
+    #[arg(long, default_value_t = 20)]
+    pub join_seconds: u64,
+    /// Flash scenario: the longest a buyer waits for admission before giving up.
+    #[arg(long, default_value_t = 600)]
+    pub patience_secs: u64,
 }
 
 impl LoadArgs {
@@ -154,7 +171,9 @@ impl LoadArgs {
         match self.scenario {
             Scenario::Mix => self.weights.parse(),
             Scenario::Token => "token=1".parse(),
-            Scenario::Status | Scenario::Flow | Scenario::Fairness => "status=1".parse(),
+            Scenario::Status | Scenario::Flow | Scenario::Fairness | Scenario::Flash => {
+                "status=1".parse()
+            }
         }
     }
 }
@@ -196,11 +215,80 @@ pub async fn run_fairness(args: LoadArgs) -> anyhow::Result<fairness::FairnessRe
     Ok(report)
 }
 
+/// The flash crowd's figures: the route table and the checks.
+#[derive(Debug, serde::Serialize)]
+pub struct FlashReport {
+    pub summary: Summary,
+    pub verdict: flash_check::Verdict,
+}
+
+impl FlashReport {
+    pub fn text(&self) -> String {
+        format!("{}{}", self.summary.text(), self.verdict.text())
+    }
+}
+
+/// Runs the flash crowd (`--scenario flash`), writes its reports (HTML of the routes, JSON
+/// of routes and checks) and returns them; the caller fails the run on a violation.
+pub async fn run_flash(args: LoadArgs) -> anyhow::Result<FlashReport> {
+    let target = Target::parse(&args.target)?;
+    sign_in(&args);
+    let plan = Plan::new(&args.catalog, 0, 0, Instant::now(), Duration::ZERO)?;
+    let settings = flash::FlashSettings {
+        buyers: args.buyers,
+        join_window: Duration::from_secs(args.join_seconds),
+        connections: args.users,
+        patience: Duration::from_secs(args.patience_secs),
+        concert_id: plan.concerts[0].id,
+        first_user: args.first_user.unwrap_or_else(plan::default_first_user),
+    };
+    eprintln!(
+        "flash crowd: {} buyers joining concert {} over {} s, on {} connections",
+        settings.buyers, settings.concert_id, args.join_seconds, settings.connections
+    );
+    let timeout = Duration::from_secs(args.timeout_secs.max(1));
+    let start = Instant::now();
+    let recorder = Recorder::new(start);
+    let machine = machine::Machine::before_run();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let timelines = flash::run(&target, timeout, recorder.clone(), start, settings).await;
+    let record = recorder.snapshot();
+    let run = summary::RunInfo {
+        title: args.title.clone().unwrap_or_else(|| {
+            format!(
+                "concert-queue-load: flash crowd, {} buyers over {} s, {} connections",
+                args.buyers, args.join_seconds, args.users
+            )
+        }),
+        command: command_line(),
+        started_at,
+        window_secs: start.elapsed().as_secs_f64(),
+        machine: machine.after_run(),
+    };
+    let report = FlashReport {
+        summary: Summary::from_record(&record, run),
+        verdict: flash_check::check(&timelines),
+    };
+    write_reports(
+        &LoadArgs {
+            json: None,
+            ..args.clone()
+        },
+        &report.summary,
+        &record,
+    )?;
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report)
+}
+
 /// Runs one load test and writes its reports; returns the summary.
 pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
     let target = Target::parse(&args.target)?;
-    if args.scenario == Scenario::Fairness {
-        bail!("the fairness scenario has its own report: run_fairness");
+    if matches!(args.scenario, Scenario::Fairness | Scenario::Flash) {
+        bail!("the fairness and flash scenarios have their own reports: run_fairness, run_flash");
     }
     sign_in(&args);
     if args.users == 0 {

@@ -16,6 +16,17 @@ fn main() -> anyhow::Result<()> {
         print!("{}", report.text());
         return Ok(());
     }
+    if args.scenario == Scenario::Flash {
+        let report = runtime()?.block_on(concert_queue_load::run_flash(args))?;
+        print!("{}", report.text());
+        let failures = report.verdict.failures();
+        anyhow::ensure!(
+            failures.is_empty(),
+            "the flash crowd broke {} check(s)",
+            failures.len()
+        );
+        return Ok(());
+    }
     let summary = runtime()?.block_on(concert_queue_load::run(args))?;
     print!("{}", summary.text());
     Ok(())
