@@ -90,9 +90,35 @@ pub async fn migrate_when_reachable(
     }
 }
 
-/// Applies every migration not yet recorded in `schema_migrations`.
+/// How long a migrator waits for another one (a server or a command starting at the same
+/// moment) to finish.
+const MIGRATION_LOCK_WAIT_SECS: u32 = 60;
+
+/// Applies every migration not yet recorded in `schema_migrations`, one migrator at a time
+/// per database (a named lock, `GET_LOCK`, held by this connection): servers and commands
+/// that start together never run the same migration twice.
 pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
     let mut conn = pool.get_conn().await.context("connecting to MySQL")?;
+    let locked: Option<i64> = conn
+        .query_first(format!(
+            "SELECT GET_LOCK(CONCAT('cq_migrate_', SHA1(DATABASE())), {MIGRATION_LOCK_WAIT_SECS})"
+        ))
+        .await
+        .context("taking the migration lock")?
+        .flatten();
+    anyhow::ensure!(
+        locked == Some(1),
+        "another migrator held the migration lock for {MIGRATION_LOCK_WAIT_SECS} s"
+    );
+    let migrated = apply_migrations(&mut conn).await;
+    let _ = conn
+        .query_drop("SELECT RELEASE_LOCK(CONCAT('cq_migrate_', SHA1(DATABASE())))")
+        .await;
+    migrated
+}
+
+/// [`migrate`]'s work, under its lock.
+async fn apply_migrations(conn: &mut mysql_async::Conn) -> anyhow::Result<()> {
     conn.query_drop(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
            version INT UNSIGNED NOT NULL PRIMARY KEY,

@@ -151,3 +151,31 @@ async fn health_says_up_when_redis_and_mysql_answer() {
     assert_eq!(body["mysql"]["status"], "UP");
     assert_eq!(body["redis"]["status"], "UP");
 }
+
+/// Servers and commands that start together migrate one at a time: eight migrators racing
+/// on an empty database all succeed (before the lock, the second to reach migration 3 failed
+/// on an index the first had already dropped), and every migration is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrators_starting_together_take_turns() {
+    let db = TestDatabase::reserve("catalog_migrate_race").await;
+    let pool = concert_queue::db::connect(&db.url).await.unwrap();
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { concert_queue::db::migrate(&pool).await })
+        })
+        .collect();
+    for racer in racers {
+        racer.await.unwrap().expect("every migrator succeeds");
+    }
+    let mut conn = pool.get_conn().await.unwrap();
+    let versions: Vec<(u32, u64)> = mysql_async::prelude::Queryable::query(
+        &mut conn,
+        "SELECT version, COUNT(*) FROM schema_migrations GROUP BY version ORDER BY version",
+    )
+    .await
+    .unwrap();
+    assert_eq!(versions, [(1, 1), (2, 1), (3, 1)]);
+    drop(conn);
+    pool.disconnect().await.unwrap();
+}
