@@ -150,6 +150,9 @@ impl Store {
         &self,
         invocations: &[redis::ScriptInvocation<'_>],
     ) -> Result<Vec<Result<T, StoreError>>, StoreError> {
+        if invocations.is_empty() {
+            return Ok(Vec::new()); // an empty pipeline is an error to Redis ("empty command")
+        }
         let mut answers = self.run_pipelined::<T>(invocations.iter()).await?;
         loop {
             let missing: Vec<usize> = (0..answers.len())
