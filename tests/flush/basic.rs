@@ -218,18 +218,9 @@ async fn a_poison_entry_is_dead_lettered_while_the_rest_flows() {
     assert_eq!(env.pending().await, 0);
     assert_eq!(env.lag().await.entries, 0);
 
-    let mut conn = env.redis().await;
-    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(env.keys.outbox_dead())
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(dead.ids.len(), 2);
-    let field = |i: usize, name: &str| -> String {
-        redis::from_redis_value_ref(&dead.ids[i].map[name]).unwrap()
-    };
+    let dead = env.dead_letters().await;
+    assert_eq!(dead.len(), 2);
+    let field = |i: usize, name: &str| -> String { dead[i][name].clone() };
     assert_eq!(field(0, "sourceId"), malformed);
     assert!(
         field(0, "reason").contains("malformed entry"),
@@ -481,17 +472,9 @@ async fn a_second_sale_of_a_seat_is_dead_lettered_never_dropped() {
         "the first sale stays, alone"
     );
 
-    let mut conn = env.redis().await;
-    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(env.keys.outbox_dead())
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(dead.ids.len(), 1);
-    let field =
-        |name: &str| -> String { redis::from_redis_value_ref(&dead.ids[0].map[name]).unwrap() };
+    let dead = env.dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    let field = |name: &str| -> String { dead[0][name].clone() };
     assert_eq!(field("sourceId"), conflicting);
     assert!(
         field("reason").starts_with("seat conflict:"),

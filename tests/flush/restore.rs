@@ -48,15 +48,7 @@ async fn snapshot(env: &FlushEnv) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
-    let env = FlushEnv::new("flushrestore").await;
-    let store = env.store().await;
-    let pool = concert_queue::db::connect(&env.config.mysql_url)
-        .await
-        .unwrap();
-    concert_queue::db::migrate(&pool).await.unwrap();
-    concert_queue::catalog::seed::seed_mysql(&pool, &catalog())
-        .await
-        .unwrap();
+    let (env, store, pool) = env_with_catalog_in_mysql("flushrestore").await;
     concert_queue::catalog::seed::seed_redis(&store, &catalog())
         .await
         .unwrap();

@@ -136,6 +136,30 @@ impl FlushEnv {
         flush::lag(&self.store().await).await.unwrap()
     }
 
+    /// The dead-letter stream's entries, oldest first, each as its fields.
+    pub async fn dead_letters(&self) -> Vec<BTreeMap<String, String>> {
+        let mut conn = self.redis().await;
+        let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(self.keys.outbox_dead())
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        dead.ids
+            .iter()
+            .map(|entry| {
+                entry
+                    .map
+                    .iter()
+                    .map(|(name, value)| {
+                        (name.clone(), redis::from_redis_value_ref(value).unwrap())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     pub async fn xlen(&self, key: &str) -> u64 {
         let mut conn = self.redis().await;
         redis::cmd("XLEN")
