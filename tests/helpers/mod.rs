@@ -134,6 +134,20 @@ impl TestServer {
         redis_connection(&self.config.redis_url).await
     }
 
+    /// Every key under this server's prefix but its own heartbeat (src/store/presence.rs):
+    /// what requests have written.
+    pub async fn written_keys(&self) -> Vec<String> {
+        let mut conn = self.redis().await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.config.key_prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        keys.into_iter()
+            .filter(|k| !k.contains(":alive:"))
+            .collect()
+    }
+
     pub fn keys(&self) -> concert_queue::store::Keys {
         concert_queue::store::Keys::new(self.config.key_prefix.clone())
     }

@@ -70,17 +70,7 @@ async fn unknown_concerts_are_404_and_wrong_methods_405() {
         .admin(Method::PUT, "/admin/concerts/9/queue", None)
         .await;
     assert_error(&answer, 405, "METHOD_NOT_ALLOWED");
-    let mut conn = server.redis().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*", server.config.key_prefix))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    // The server's own heartbeat aside (src/store/presence.rs).
-    let keys: Vec<String> = keys
-        .into_iter()
-        .filter(|k| !k.contains(":alive:"))
-        .collect();
+    let keys = server.written_keys().await;
     assert!(
         keys.is_empty(),
         "nothing written for an unknown concert: {keys:?}"

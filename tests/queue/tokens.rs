@@ -58,17 +58,7 @@ async fn an_unknown_concert_is_404_and_creates_nothing() {
     let (status, body) = server.join(1, 999).await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "CONCERT_NOT_FOUND");
-    let mut conn = server.redis().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*", server.config.key_prefix))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    // The server's own heartbeat aside (src/store/presence.rs).
-    let keys: Vec<String> = keys
-        .into_iter()
-        .filter(|k| !k.contains(":alive:"))
-        .collect();
+    let keys = server.written_keys().await;
     assert!(keys.is_empty(), "no keys written: {keys:?}");
 }
 
