@@ -52,8 +52,11 @@ measure() {
     >"$OUT/server-$mode.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
-  for _ in $(seq 600); do curl -fs "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 \
-    || curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  # Up to a minute: the server starts many times slower under callgrind.
+  for _ in $(seq 600); do
+    curl -fs "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
   python3 - "$port" "$mode" "$WARMUP" 1 "$JWT_SECRET" <<'PY'
 import sys
 sys.path.insert(0, "scripts/perf/lib")
