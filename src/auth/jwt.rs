@@ -146,8 +146,22 @@ impl JwtVerifier {
         if token.len() > MAX_JWT_LEN {
             return Err(JwtError::TooLong);
         }
+        let (key, validation) = match (&self.secret, self.keys.is_empty()) {
+            // A secret and no JWKS: the one algorithm is HS256, and `decode` refuses a token
+            // of any other (or none) after reading its header once; reading it here first
+            // as well would only parse it twice.
+            (Some(secret), true) => (secret, &self.hs256),
+            _ => self.key_named_by(token)?,
+        };
+        let data = jsonwebtoken::decode::<UserClaims>(token, key, validation)
+            .map_err(JwtError::Invalid)?;
+        user_id(&data.claims.sub).ok_or(JwtError::Subject)
+    }
+
+    /// The key and checks for the algorithm and `kid` that the token's header names.
+    fn key_named_by(&self, token: &str) -> Result<(&DecodingKey, &Validation), JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(JwtError::Malformed)?;
-        let (key, validation) = match header.alg {
+        Ok(match header.alg {
             Algorithm::HS256 => (
                 self.secret
                     .as_ref()
@@ -171,10 +185,7 @@ impl JwtVerifier {
                 (&key.key, validation)
             }
             other => return Err(JwtError::Algorithm(other)),
-        };
-        let data = jsonwebtoken::decode::<UserClaims>(token, key, validation)
-            .map_err(JwtError::Invalid)?;
-        user_id(&data.claims.sub).ok_or(JwtError::Subject)
+        })
     }
 }
 
@@ -343,6 +354,55 @@ mod tests {
         }
         // Unconfigured, an aud in the token is no reason to refuse it.
         assert!(verifier(None, None).verify(&right).is_ok());
+    }
+
+    #[test]
+    fn a_secret_only_verifier_refuses_every_other_algorithm() {
+        use base64::Engine;
+        let b64 = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        let claims = format!(r#"{{"sub":"5","exp":{}}}"#, now() + 60);
+        let v = verifier(None, None);
+        let genuine = sign_hs256(SECRET, 5, now() + 60, None, None).unwrap();
+        assert_eq!(v.verify(&genuine).unwrap(), 5);
+        // The same claims and secret under HS384 / HS512: a valid MAC, the wrong algorithm.
+        for alg in [Algorithm::HS384, Algorithm::HS512] {
+            let other = jsonwebtoken::encode(
+                &Header::new(alg),
+                &serde_json::json!({"sub": "5", "exp": now() + 60}),
+                &EncodingKey::from_secret(SECRET),
+            )
+            .unwrap();
+            assert!(v.verify(&other).is_err(), "{alg:?}");
+        }
+        // alg none, with and without a signature part; an alg this crate does not know.
+        let unsigned = format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(&claims));
+        assert!(v.verify(&unsigned).is_err());
+        let genuine_mac = genuine.rsplit('.').next().unwrap();
+        let none_with_mac = format!(
+            "{}.{}.{genuine_mac}",
+            b64(r#"{"alg":"none"}"#),
+            b64(&claims)
+        );
+        assert!(v.verify(&none_with_mac).is_err());
+        let unknown = format!(
+            "{}.{}.{genuine_mac}",
+            b64(r#"{"alg":"HS999"}"#),
+            b64(&claims)
+        );
+        assert!(v.verify(&unknown).is_err());
+        // A forged MAC, a truncated token, and a token in two parts.
+        let forged = sign_hs256(
+            b"another-secret-of-at-least-32-bytes!",
+            5,
+            now() + 60,
+            None,
+            None,
+        )
+        .unwrap();
+        assert!(matches!(v.verify(&forged), Err(JwtError::Invalid(_))));
+        assert!(v.verify(&genuine[..genuine.len() - 2]).is_err());
+        let (two_parts, _) = genuine.rsplit_once('.').unwrap();
+        assert!(v.verify(two_parts).is_err());
     }
 
     #[test]
