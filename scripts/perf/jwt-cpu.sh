@@ -96,4 +96,11 @@ awk -v n="$(median none 7)" -v j="$(median jwt 7)" -v ns="$(median none 5)" -v j
   -v nr="$(median none 4)" -v jr="$(median jwt 4)" 'BEGIN {
   printf "== HS256 share of a CPU-bound issuance: 1 - %.2f/%.2f = %.1f%% (server alone: %.1f%% more CPU per token)\n", n, j, 100 * (1 - n / j), 100 * (js / ns - 1)
   printf "== tokens/s jwt/none: %.3f\n", jr / nr }'
+# The same share per run pair (none then jwt, back to back): the line grows with every run,
+# and so does each token's cost, so pairs compare like with like.
+awk '$2 == "none" { n[$1] = $7 } $2 == "jwt" { j[$1] = $7 }
+  END { for (i in n) printf "%d %.4f\n", i, 1 - n[i] / j[i] }' "$OUT/runs.txt" | sort -n > "$OUT/pairs.txt"
+printf '== per run pair: %s; median %.1f%%\n' \
+  "$(awk '{ printf "%s%.1f%%", (NR > 1 ? ", " : ""), 100 * $2 }' "$OUT/pairs.txt")" \
+  "$(sort -k2 -g "$OUT/pairs.txt" | awk '{ v[NR] = $2 } END { print 100 * ((NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')"
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg); runs in $OUT/runs.txt"

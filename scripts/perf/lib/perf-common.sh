@@ -28,7 +28,9 @@ cleanup() {
     mysql -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$DATABASE\`" 2>/dev/null || true
   fi
   for prefix in "${PREFIXES[@]}"; do
-    rcli --scan --pattern "$prefix:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null || true
+    # (Silent when the script's own redis-server, stopped above, held them.)
+    rcli --scan --pattern "$prefix:*" 2>/dev/null \
+      | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL >/dev/null 2>&1 || true
   done
 }
 trap cleanup EXIT
