@@ -15,12 +15,17 @@
 # Redis is a redis-server of the script's own on a free loopback port (so its commandstats
 # count this server's calls only), nothing kept on disk; everything stops at the end.
 #
+# With --profile, each concert-queue run is also sampled by `perf record -e cpu-clock -g`
+# (software clock: works where the CPU's counters are not exposed) and the server's hottest
+# functions, self and inclusive, are written to $OUT/profile-NAME.txt.
+#
 # usage: scripts/perf/status-polls.sh [--seconds 15] [--connections 64] [--threads 2]
-#                                     [--tokens 10000] [--ahead 1000] [--repeats 1] [--out DIR]
+#                                     [--tokens 10000] [--ahead 1000] [--repeats 1]
+#                                     [--profile] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-SECONDS_PER_RUN=15 CONNECTIONS=64 THREADS=2 TOKENS=10000 AHEAD=1000 REPEATS=1
+SECONDS_PER_RUN=15 CONNECTIONS=64 THREADS=2 TOKENS=10000 AHEAD=1000 REPEATS=1 PROFILE=0
 OUT="target/perf/status-polls-$(date -u +%Y%m%dT%H%M%SZ)"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,12 +35,14 @@ while [ $# -gt 0 ]; do
     --tokens) TOKENS="$2"; shift 2 ;;
     --ahead) AHEAD="$2"; shift 2 ;;
     --repeats) REPEATS="$2"; shift 2 ;;
+    --profile) PROFILE=1; shift ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 command -v wrk >/dev/null || { echo "wrk is needed (Debian: apt-get install wrk)" >&2; exit 2; }
+[ "$PROFILE" = 0 ] || command -v perf >/dev/null || { echo "--profile needs perf (Debian: linux-perf)" >&2; exit 2; }
 
 source scripts/perf/lib/perf-common.sh
 mkdir -p "$OUT"
@@ -62,6 +69,7 @@ start_server() {
     CHARGES_PER_USER_PER_MIN=0 QUEUE_MAX_ACTIVE=0 ACCESS_LOG=off RUST_LOG=warn "$@" \
     "$SERVER_BIN" serve >"$OUT/server-$name.log" 2>&1 &
   PIDS+=("$!")
+  printf -v "PID_$name" '%s' "$!"
   printf -v "URL_$name" '%s' "http://127.0.0.1:$port"
   wait_for "http://127.0.0.1:$port/health"
   python3 - "$port" "$AHEAD" "$TOKENS" "$OUT/tokens-$name.lua" <<'PY'
@@ -93,13 +101,26 @@ redis_calls() {
   rcli INFO commandstats | awk -F'[=,:]' '$1 == "cmdstat_evalsha" || $1 == "cmdstat_eval" { n += $3 } END { print n + 0 }'
 }
 
-# poll NAME URL SCRIPT: one wrk run; prints "requests/s p50 p99 non-2xx redis-calls-per-poll".
+# poll NAME URL SCRIPT [PID]: one wrk run (sampled by perf when --profile and a server PID
+# are given); prints "requests/s p50 p99 non-2xx redis-calls-per-poll".
 poll() {
-  local name="$1" url="$2" script="$3" before after
+  local name="$1" url="$2" script="$3" pid="${4:-}" before after perf_pid=""
   before=$(redis_calls)
+  if [ "$PROFILE" = 1 ] && [ -n "$pid" ]; then
+    perf record -q -e cpu-clock -F 499 -g -p "$pid" -o "$OUT/perf-$name.data" \
+      -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   wrk -t "$THREADS" -c "$CONNECTIONS" -d "${SECONDS_PER_RUN}s" --latency -s "$script" \
     "$url/api/queue/status" > "$OUT/$name.txt"
   after=$(redis_calls)
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    { echo "== self"; perf report -i "$OUT/perf-$name.data" --stdio --no-children --sort symbol 2>/dev/null \
+        | grep -E '^ +[0-9]' | head -40
+      echo "== inclusive"; perf report -i "$OUT/perf-$name.data" --stdio --children --sort symbol 2>/dev/null \
+        | grep -E '^ +[0-9]' | head -60; } > "$OUT/profile-$name.txt"
+  fi
   awk -v calls=$((after - before)) '
     /Requests\/sec:/ { rps = $2 }
     /requests in/ { total = $1 }
@@ -124,9 +145,9 @@ printf '%-24s %10s %9s %9s %8s %12s\n' run "polls/s" "p50" "p99" non-2xx "redis/
 for run in $(seq "$REPEATS"); do
   printf '%-24s %10s %9s %9s %8s %12s\n' "http ceiling ($run)" $(poll "hello-$run" "http://127.0.0.1:$HELLO_PORT" "$OUT/hello.lua" | cut -d' ' -f1-4) -
   for variant in "${VARIANTS[@]}"; do
-    url_var="URL_$variant"
+    url_var="URL_$variant" pid_var="PID_$variant"
     printf '%-24s %10s %9s %9s %8s %12s\n' "concert-queue $variant ($run)" \
-      $(poll "status-$variant-$run" "${!url_var}" "$OUT/tokens-$variant.lua")
+      $(poll "status-$variant-$run" "${!url_var}" "$OUT/tokens-$variant.lua" "${!pid_var}")
   done
 done
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg); wrk outputs in $OUT"
