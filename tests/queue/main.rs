@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admission;
+mod cluster;
 mod concurrency;
 mod faults;
 mod prequeue;
