@@ -404,14 +404,18 @@ CLUSTER_NODES_FILE=$CLUSTER_DIR/nodes
 cluster_cli() { timeout 5 redis-cli -h 127.0.0.1 -p "$1" "${@:2}" 2>/dev/null; }
 cluster_node_ping() { [[ $(cluster_cli "$1" ping) == PONG ]]; }
 
-# True when the six ports of $1 answer as one healthy cluster of six nodes.
+# True when the six ports given answer as one healthy cluster: six nodes, three masters
+# serving every slot, each with its replica.
 cluster_healthy() {
-    local port info
+    local port info replicas
     for port in "$@"; do
         cluster_node_ping "$port" || return 1
     done
     info=$(cluster_cli "$1" cluster info) || return 1
-    [[ $info == *cluster_state:ok* && $info == *cluster_known_nodes:6* && $info == *cluster_size:3* ]]
+    [[ $info == *cluster_state:ok* && $info == *cluster_known_nodes:6* && $info == *cluster_size:3* ]] ||
+        return 1
+    replicas=$(cluster_cli "$1" cluster nodes | awk '$3 ~ /slave/ && $8 == "connected"' | wc -l)
+    ((replicas == 3))
 }
 
 # The six ports the nodes file lists (127.0.0.1:P,...), if any.
