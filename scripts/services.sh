@@ -405,17 +405,16 @@ cluster_cli() { timeout 5 redis-cli -h 127.0.0.1 -p "$1" "${@:2}" 2>/dev/null; }
 cluster_node_ping() { [[ $(cluster_cli "$1" ping) == PONG ]]; }
 
 # True when the six ports given answer as one healthy cluster: six nodes, three masters
-# serving every slot, each with its replica.
+# serving every slot, each with a replica in sync (one that never synced cannot take over).
 cluster_healthy() {
-    local port info replicas
+    local port info synced=0
     for port in "$@"; do
         cluster_node_ping "$port" || return 1
+        [[ $(cluster_cli "$port" info replication) == *master_link_status:up* ]] && synced=$((synced + 1))
     done
     info=$(cluster_cli "$1" cluster info) || return 1
-    [[ $info == *cluster_state:ok* && $info == *cluster_known_nodes:6* && $info == *cluster_size:3* ]] ||
-        return 1
-    replicas=$(cluster_cli "$1" cluster nodes | awk '$3 ~ /slave/ && $8 == "connected"' | wc -l)
-    ((replicas == 3))
+    [[ $info == *cluster_state:ok* && $info == *cluster_known_nodes:6* && $info == *cluster_size:3* ]] &&
+        ((synced == 3))
 }
 
 # The six ports the nodes file lists (127.0.0.1:P,...), if any.
@@ -475,7 +474,8 @@ ensure_cluster() {
         mkdir -p "$dir"
         redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
             --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
-            --cluster-node-timeout 2000 --dir "$dir" --logfile "$dir/redis.log" \
+            --cluster-node-timeout 2000 --repl-diskless-sync-delay 0 \
+            --dir "$dir" --logfile "$dir/redis.log" \
             --pidfile "$dir/redis.pid" --daemonize yes 9>&- ||
             die "redis-server failed to start on port $port (log: $dir/redis.log)"
         ports+=("$port")

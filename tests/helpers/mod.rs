@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod mysql;
 pub mod onsale;
 pub mod processes;
+pub mod redis_cluster;
 pub mod redis_process;
 pub mod services;
 
