@@ -1,8 +1,8 @@
-//! Payments and wallet charges on a Redis Cluster (issue 14): their scripts cross slots
-//! (the concert's, the wallet's, the global outbox's), so until they become two single-slot
-//! steps a cluster answers them 503 UNAVAILABLE and changes nothing, while one Redis books
-//! as ever. Checked against whichever Redis the tests run on (scripts/test.sh runs this
-//! module on both).
+//! Booking on a Redis Cluster (issue 14): holds and cancellations stay in the concert's
+//! slot and run as on one Redis; payments and wallet charges cross slots (the concert's,
+//! the wallet's, the global outbox's), so until they become two single-slot steps a cluster
+//! answers them 503 UNAVAILABLE and changes nothing, while one Redis books as ever. Checked
+//! against whichever Redis the tests run on (scripts/test.sh runs this module on both).
 
 use crate::helpers::booking::{catalog, concert};
 use crate::helpers::{cluster_nodes, TestServer};
@@ -36,5 +36,28 @@ async fn payments_and_charges_answer_503_on_a_cluster_and_book_on_one_node() {
         assert_eq!(paid, 201, "{payment}");
         assert_eq!(server.balance(1).await, 4000);
         assert_eq!(server.seat_status(&watcher, 10, 2).await, "SOLD");
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_hold_frees_its_seat_at_once_wherever_the_concert_lives() {
+    let server = TestServer::with_catalog(
+        "cluster-cancel",
+        &catalog(vec![
+            concert(3, &[(30, 2, 700)]),
+            concert(4, &[(40, 2, 800)]),
+        ]),
+        |_| {},
+    )
+    .await;
+    for (concert, schedule) in [(3, 30), (4, 40)] {
+        let token = server.active_token(1, concert).await;
+        let id = server.hold_id(&token, schedule, 1).await;
+        assert_eq!(server.seat_status(&token, schedule, 1).await, "HELD");
+        assert_eq!(server.cancel(&token, &id).await.0, 204);
+        assert_eq!(server.seat_status(&token, schedule, 1).await, "AVAILABLE");
+        let (_, body) = server.reservation(&token, &id).await;
+        assert_eq!(body["status"], "CANCELLED", "{body}");
+        assert_eq!(server.cancel(&token, &id).await.0, 204, "idempotent");
     }
 }
