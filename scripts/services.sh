@@ -26,6 +26,15 @@
 #
 # Idempotent: run it as often as you like. `scripts/services.sh stop` stops the instances
 # it started for the current URLs (found by their pid files), and nothing else.
+#
+# `scripts/services.sh cluster` starts (or finds running) a local Redis Cluster instead:
+# six `redis-server --cluster-enabled yes` on six consecutive loopback ports (three masters,
+# three replicas, `redis-cli --cluster create --cluster-replicas 1`), no persistence, each
+# under $CQ_CACHE_DIR/redis-cluster/<port>/. It waits for `cluster_state:ok`, then prints
+# `REDIS_CLUSTER_NODES=127.0.0.1:P1,...` on stdout (the seed list the server and the tests
+# read) and writes the same list to $CQ_CACHE_DIR/redis-cluster/nodes. The first port is
+# REDIS_CLUSTER_BASE_PORT (default 7000), or the next multiple of ten whose six ports are
+# free. `scripts/services.sh cluster-stop` stops those six servers (by their pid files).
 set -euo pipefail
 
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
@@ -387,12 +396,122 @@ stop_started() {
     done
 }
 
+# --- Redis Cluster (`cluster`, `cluster-stop`) ------------------------------------------
+
+CLUSTER_DIR=$CACHE/redis-cluster
+CLUSTER_NODES_FILE=$CLUSTER_DIR/nodes
+
+cluster_cli() { timeout 5 redis-cli -h 127.0.0.1 -p "$1" "${@:2}" 2>/dev/null; }
+cluster_node_ping() { [[ $(cluster_cli "$1" ping) == PONG ]]; }
+
+# True when the six ports given answer as one healthy cluster: six nodes, three masters
+# serving every slot, each with a replica in sync (one that never synced cannot take over).
+cluster_healthy() {
+    local port info synced=0
+    for port in "$@"; do
+        cluster_node_ping "$port" || return 1
+        [[ $(cluster_cli "$port" info replication) == *master_link_status:up* ]] && synced=$((synced + 1))
+    done
+    info=$(cluster_cli "$1" cluster info) || return 1
+    [[ $info == *cluster_state:ok* && $info == *cluster_known_nodes:6* && $info == *cluster_size:3* ]] &&
+        ((synced == 3))
+}
+
+# The six ports the nodes file lists (127.0.0.1:P,...), if any.
+cluster_recorded_ports() {
+    [[ -s $CLUSTER_NODES_FILE ]] || return 1
+    local list
+    list=$(<"$CLUSTER_NODES_FILE")
+    list=${list//127.0.0.1:/}
+    tr ',' ' ' <<<"$list"
+}
+
+# Stops the nodes this script started (pid files under $CLUSTER_DIR/<port>/).
+cluster_stop() {
+    local pidfile pid
+    for pidfile in "$CLUSTER_DIR"/*/redis.pid; do
+        [[ -s $pidfile ]] || continue
+        pid=$(<"$pidfile")
+        if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+            log "cluster: stopping pid $pid ($pidfile)"
+            kill "$pid"
+            for _ in $(seq 1 100); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+        fi
+        rm -f "$pidfile"
+    done
+    rm -f "$CLUSTER_NODES_FILE"
+}
+
+ensure_cluster() {
+    command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+        apt_install redis-server redis-tools
+    local ports=() port
+    if read -r -a ports < <(cluster_recorded_ports) && ((${#ports[@]} == 6)) &&
+        cluster_healthy "${ports[@]}"; then
+        log "cluster: answering at ports ${ports[*]}, left alone"
+        echo "REDIS_CLUSTER_NODES=$(<"$CLUSTER_NODES_FILE")"
+        return
+    fi
+    # A half-started or broken cluster of ours: start afresh (nothing in it persists).
+    cluster_stop
+    local base=${REDIS_CLUSTER_BASE_PORT:-7000} busy
+    while :; do
+        busy=""
+        for port in $(seq "$base" $((base + 5))); do
+            port_open 127.0.0.1 "$port" && busy=1 && break
+        done
+        [[ -z $busy ]] && break
+        base=$(((base / 10 + 1) * 10))
+        ((base < 65000)) || die "cluster: no six free consecutive ports found"
+    done
+    ports=()
+    for port in $(seq "$base" $((base + 5))); do
+        local dir=$CLUSTER_DIR/$port
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+            --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+            --cluster-node-timeout 2000 --repl-diskless-sync-delay 0 \
+            --dir "$dir" --logfile "$dir/redis.log" \
+            --pidfile "$dir/redis.pid" --daemonize yes 9>&- ||
+            die "redis-server failed to start on port $port (log: $dir/redis.log)"
+        ports+=("$port")
+    done
+    for port in "${ports[@]}"; do
+        wait_for "redis cluster node on 127.0.0.1:$port" "$CLUSTER_DIR/$port/redis.log" \
+            cluster_node_ping "$port"
+    done
+    local addrs=()
+    for port in "${ports[@]}"; do addrs+=("127.0.0.1:$port"); done
+    log "cluster: creating a cluster of ${addrs[*]} (three masters, one replica each)"
+    timeout 60 redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
+        >"$CLUSTER_DIR/create.log" 2>&1 || {
+        tail -n 20 "$CLUSTER_DIR/create.log" >&2
+        die "redis-cli --cluster create failed (log: $CLUSTER_DIR/create.log)"
+    }
+    wait_for "cluster_state:ok on ${ports[*]}" "$CLUSTER_DIR/create.log" cluster_healthy "${ports[@]}"
+    local list
+    list=$(
+        IFS=,
+        echo "${addrs[*]}"
+    )
+    echo "$list" >"$CLUSTER_NODES_FILE"
+    log "cluster: up"
+    echo "REDIS_CLUSTER_NODES=$list"
+}
+
 # --- main ---------------------------------------------------------------------------
 
 mkdir -p "$CACHE"
 # One run at a time (two test runs starting together must not race for the same port).
-exec 9>"$CACHE/services.lock"
-flock -w 1800 9 || die "another services.sh run holds $CACHE/services.lock"
+# The cluster has its ports and lock of its own: it does not wait for a run building tansu.
+lock=$CACHE/services.lock
+[[ ${1:-} == cluster* ]] && mkdir -p "$CLUSTER_DIR" && lock=$CLUSTER_DIR/lock
+exec 9>"$lock"
+flock -w 1800 9 || die "another services.sh run holds $lock"
 
 case ${1:-start} in
 start)
@@ -406,5 +525,7 @@ start)
     log "ready: REDIS_URL=$(redact "$REDIS_URL") MYSQL_URL=$(redact "$MYSQL_URL") KAFKA_BROKERS=$KAFKA_BROKERS"
     ;;
 stop) stop_started ;;
-*) die "usage: $0 [start|stop]" ;;
+cluster) ensure_cluster ;;
+cluster-stop) cluster_stop ;;
+*) die "usage: $0 [start|stop|cluster|cluster-stop]" ;;
 esac

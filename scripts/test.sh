@@ -3,16 +3,50 @@
 # then every test of the workspace, the engine's and the load tool's (benches/load; extra
 # arguments go to `cargo test --workspace`), then checks the server against
 # docs/openapi.yaml with schemathesis (scripts/schemathesis.sh; skipped when arguments pick
-# tests), then compiles the engine's testcontainers path (`--features containers`), which
-# needs a Docker engine to run.
+# tests), then runs the tests that Redis Cluster supports again against a local cluster
+# (`scripts/services.sh cluster`; skipped when arguments pick tests, or with CLUSTER_TESTS=0),
+# then compiles the engine's testcontainers path (`--features containers`), which needs a
+# Docker engine to run.
 #
 #   scripts/test.sh                      # everything
 #   scripts/test.sh --test queue_tokens  # one test target
 #   scripts/test.sh -- --nocapture       # arguments for the test binaries
+#   scripts/test.sh cluster              # only the cluster pass
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+
+# The tests run a second time against a three-master Redis Cluster (issue 14, first
+# slice): the queue and the seat map and holds. Left out, with the reason:
+CLUSTER_QUEUE_TESTS=(admission:: concurrency:: runtime_settings:: tokens:: cluster::
+    snapshot::positions_never_go_up snapshot::a_buyer_who_stops_polling
+    prequeue::the_pre_queue_opens_by_itself prequeue::an_evicted_pre_queue_entry)
+CLUSTER_QUEUE_LEFT_OUT="queue: faults::, the other snapshot:: and prequeue:: tests run on a redis-server of their own (they break it, count its calls or load it apart)"
+CLUSTER_BOOKING_TESTS=(holds:: cluster::)
+CLUSTER_BOOKING_SKIPS=(--skip holds::a_held_or_sold_seat_is_409 --skip holds::cancelling_frees_the_seat
+    --skip holds::a_confirmed_reservation_cannot_be_cancelled)
+CLUSTER_BOOKING_LEFT_OUT="booking: the holds:: tests that pay, and payment::, wallet::, model::, concurrency::, inventory:: (payments and wallet charges are not yet supported on Redis Cluster); flush tests (queue events are not written there yet)"
+
+cluster_pass() {
+    step "the cluster-capable tests against a local Redis Cluster"
+    local nodes
+    nodes=$(bash scripts/services.sh cluster | sed -n 's/^REDIS_CLUSTER_NODES=//p')
+    [ -n "$nodes" ] || {
+        echo "services.sh cluster printed no REDIS_CLUSTER_NODES" >&2
+        exit 1
+    }
+    printf 'cluster pass: left out: %s\n' "$CLUSTER_QUEUE_LEFT_OUT" "$CLUSTER_BOOKING_LEFT_OUT" >&2
+    TEST_REDIS_CLUSTER_NODES=$nodes cargo test --test queue -- "${CLUSTER_QUEUE_TESTS[@]}"
+    TEST_REDIS_CLUSTER_NODES=$nodes cargo test --test booking -- "${CLUSTER_BOOKING_TESTS[@]}" \
+        "${CLUSTER_BOOKING_SKIPS[@]}"
+}
+
+if [ "${1:-}" = cluster ]; then
+    cluster_pass
+    step "cluster tests passed"
+    exit 0
+fi
 
 step "services"
 bash scripts/services.sh
@@ -23,6 +57,7 @@ cargo test --workspace "$@"
 if [ $# -eq 0 ]; then
     step "schemathesis against docs/openapi.yaml"
     bash scripts/schemathesis.sh
+    [ "${CLUSTER_TESTS:-1}" = 0 ] || cluster_pass
 fi
 
 step "cargo check -p concert-queue --tests --features containers"

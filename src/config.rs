@@ -49,6 +49,11 @@ pub struct Config {
     /// Redis holding the queue and every hot-path state.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+    /// Redis Cluster instead of one Redis: seed nodes as comma-separated host:port (any
+    /// few of the cluster's); when set, REDIS_URL is not used. Payments and wallet
+    /// charges are not yet supported there (docs/operations.md, "Redis Cluster").
+    #[arg(long, env = "REDIS_CLUSTER_NODES", value_parser = cluster_nodes)]
+    pub redis_cluster_nodes: Option<ClusterNodes>,
     /// MySQL or MariaDB for the catalog and confirmed reservations; the database is
     /// created if missing.
     #[arg(
@@ -498,6 +503,56 @@ fn secs(raw: &str) -> Result<Duration, String> {
         .map_err(|err| format!("expected whole seconds: {err}"))
 }
 
+/// The seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`): at least one `host:port`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterNodes(pub Vec<String>);
+
+impl ClusterNodes {
+    /// The nodes as `redis://host:port` URLs, as the cluster client takes them.
+    pub fn urls(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|node| format!("redis://{node}"))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for ClusterNodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl std::str::FromStr for ClusterNodes {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let mut nodes = Vec::new();
+        for node in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let (host, port) = node
+                .rsplit_once(':')
+                .ok_or_else(|| format!("{node}: expected host:port"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() || host.contains(['/', '@', ' ']) {
+                return Err(format!("{node}: expected host:port"));
+            }
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 => {}
+                _ => return Err(format!("{node}: the port must be 1 to 65535")),
+            }
+            nodes.push(node.to_string());
+        }
+        if nodes.is_empty() {
+            return Err("expected at least one host:port".into());
+        }
+        Ok(ClusterNodes(nodes))
+    }
+}
+
+fn cluster_nodes(raw: &str) -> Result<ClusterNodes, String> {
+    raw.parse()
+}
+
 fn millis(raw: &str) -> Result<Duration, String> {
     raw.trim()
         .parse::<u64>()
@@ -533,6 +588,7 @@ mod tests {
         let c = from(&[]).unwrap();
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(c.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(c.redis_cluster_nodes, None);
         assert_eq!(c.mysql_url, "mysql://root@127.0.0.1:3306/concert_queue");
         assert_eq!(c.kafka_brokers, "127.0.0.1:9092");
         assert_eq!(c.key_prefix, "cq");
@@ -761,5 +817,28 @@ mod tests {
         assert!(from(&[("REDIS_KEY_PREFIX", "a{b}")]).is_err());
         assert!(from(&[("TOKEN_SECRET", "short")]).is_err());
         assert!(from(&[("ACTIVE_TTL_SECS", "0")]).is_err());
+    }
+
+    #[test]
+    fn cluster_nodes_are_a_list_of_host_and_port() {
+        let c = from(&[(
+            "REDIS_CLUSTER_NODES",
+            "127.0.0.1:7000, redis-a:7001,[::1]:7002",
+        )])
+        .unwrap();
+        let nodes = c.redis_cluster_nodes.unwrap();
+        assert_eq!(nodes.0, ["127.0.0.1:7000", "redis-a:7001", "[::1]:7002"]);
+        assert_eq!(nodes.urls()[0], "redis://127.0.0.1:7000");
+        for bad in [
+            ",",
+            "127.0.0.1",
+            "127.0.0.1:0",
+            "127.0.0.1:x",
+            ":7000",
+            "a:70000",
+            "redis://h:1",
+        ] {
+            assert!(from(&[("REDIS_CLUSTER_NODES", bad)]).is_err(), "{bad}");
+        }
     }
 }

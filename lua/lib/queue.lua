@@ -104,7 +104,8 @@ local function next_entry(entries_key, line_key, now_us)
 end
 
 -- The queue keys, named, in the order src/store/keys.rs QueueKeys passes them (the
--- outbox, 13, only to the scripts that append events), and the concert's hash tag.
+-- outbox, 13, only to the scripts that append events, and not on Redis Cluster, where the
+-- global outbox is in another slot: `outbox` nil, no event), and the concert's hash tag.
 local function queue_keys()
   return {meta = KEYS[1], line = KEYS[2], active = KEYS[3], active_seq = KEYS[4],
     entries = KEYS[5], bucket = KEYS[6], stats = KEYS[7], settings = KEYS[8], life = KEYS[9],

@@ -61,19 +61,22 @@ impl Booking {
         let concerts: Vec<u64> = match by {
             RankBy::Sales => top.iter().map(|&(member, _)| member).collect(),
             RankBy::SoldOut => {
-                let mut lookup = redis::pipe();
-                for &(schedule_id, _) in &top {
-                    lookup.hget(keys.schedule_concerts(), schedule_id);
-                }
-                let found: Vec<Option<u64>> = self.store.pipeline(&lookup).await?;
+                let lookup: Vec<_> = top
+                    .iter()
+                    .map(|&(schedule_id, _)| {
+                        redis::Cmd::hget(keys.schedule_concerts(), schedule_id)
+                    })
+                    .collect();
+                let found: Vec<Option<u64>> = self.store.query_each(lookup).await?;
                 found.into_iter().map(Option::unwrap_or_default).collect()
             }
         };
-        let mut titles = redis::pipe();
-        for &concert_id in &concerts {
-            titles.hget(keys.concert_meta(concert_id), "title");
-        }
-        let titles: Vec<Option<String>> = self.store.pipeline(&titles).await?;
+        // One pipeline on a single Redis; the concerts' slots one by one on a cluster.
+        let titles: Vec<_> = concerts
+            .iter()
+            .map(|&concert_id| redis::Cmd::hget(keys.concert_meta(concert_id), "title"))
+            .collect();
+        let titles: Vec<Option<String>> = self.store.query_each(titles).await?;
         Ok(top
             .iter()
             .zip(concerts)

@@ -68,25 +68,32 @@ pub async fn seed_mysql(pool: &mysql_async::Pool, catalog: &CatalogFile) -> anyh
 /// schedule's seat map (seat -> price) and the schedule -> concert mapping. Only sets
 /// values, so running it again (even on a live system) changes nothing.
 pub async fn seed_redis(store: &Store, catalog: &CatalogFile) -> anyhow::Result<()> {
-    let mut pipe = redis::pipe();
+    let mut cmds = Vec::new();
     for concert in &catalog.concerts {
         for schedule in &concert.schedules {
-            pipe.hset(store.keys.schedule_concerts(), schedule.id, concert.id)
-                .ignore();
-            pipe.sadd(store.keys.concert_schedules(concert.id), schedule.id)
-                .ignore();
+            cmds.push(redis::Cmd::hset(
+                store.keys.schedule_concerts(),
+                schedule.id,
+                concert.id,
+            ));
+            cmds.push(redis::Cmd::sadd(
+                store.keys.concert_schedules(concert.id),
+                schedule.id,
+            ));
             let prices: Vec<(u32, u64)> = schedule
                 .seats
                 .iter()
                 .map(|seat| (seat.seat_no, seat.price))
                 .collect();
             if !prices.is_empty() {
-                pipe.hset_multiple(store.keys.schedule(concert.id, schedule.id).seats, &prices)
-                    .ignore();
+                cmds.push(redis::Cmd::hset_multiple(
+                    store.keys.schedule(concert.id, schedule.id).seats,
+                    &prices,
+                ));
             }
         }
-        pipe.sadd(store.keys.concerts(), concert.id).ignore();
-        pipe.hset_multiple(
+        cmds.push(redis::Cmd::sadd(store.keys.concerts(), concert.id));
+        cmds.push(redis::Cmd::hset_multiple(
             store.keys.concert_meta(concert.id),
             &[
                 ("id", concert.id.to_string()),
@@ -94,11 +101,11 @@ pub async fn seed_redis(store: &Store, catalog: &CatalogFile) -> anyhow::Result<
                 ("artist", concert.artist.clone()),
                 ("venue", concert.venue.clone()),
             ],
-        )
-        .ignore();
+        ));
     }
+    // One pipeline on a single Redis; on a cluster, the keys of many slots one by one.
     store
-        .pipeline::<()>(&pipe)
+        .write_all(cmds)
         .await
         .map_err(|err| anyhow::anyhow!("writing the catalog to Redis: {err}"))?;
     Ok(())

@@ -243,7 +243,10 @@ impl Queue {
             _ => (String::new(), String::new()),
         };
         let keys = self.store.keys.queue(concert_id);
-        let mut invocation = keys.invoke_with_outbox(&self.store.scripts.configure_queue);
+        let mut invocation = keys.invoke_with_outbox(
+            &self.store.scripts.configure_queue,
+            self.store.has_global_outbox(),
+        );
         self.settings.push_defaults(&mut invocation);
         invocation.arg(seed).arg(commitment);
         for (name, value) in change.pairs() {
@@ -288,7 +291,8 @@ impl Queue {
         let script = &self.store.scripts.evict_buyer;
         let reply: Vec<String> = self
             .with_draw(concert_id, |draw| {
-                let mut invocation = keys.invoke_with_outbox(script);
+                let mut invocation =
+                    keys.invoke_with_outbox(script, self.store.has_global_outbox());
                 self.settings.push_defaults(&mut invocation);
                 invocation.arg(user_id);
                 push_draw(&mut invocation, draw, user_id);

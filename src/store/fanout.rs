@@ -12,7 +12,9 @@ pub enum Fanout {
     Sequential,
     /// Every call at once (`join_all`); the multiplexed connection writes them together.
     Concurrent,
-    /// One `redis::pipe()` of every call: one write, one round trip.
+    /// One `redis::pipe()` of every call: one write, one round trip. On a Redis Cluster,
+    /// where one pipeline cannot span the concerts' slots, `Store::invoke_pipelined` sends
+    /// them as `Concurrent` does.
     #[default]
     Pipeline,
 }

@@ -71,10 +71,18 @@ impl QueueKeys {
     }
 
     /// [`QueueKeys::invoke`] with the outbox as KEYS 13, for the scripts that append
-    /// queue events.
-    pub fn invoke_with_outbox<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+    /// queue events. Without `events` (a Redis Cluster, where the global outbox is in
+    /// another slot: [`crate::store::Store::has_global_outbox`]) no KEYS 13 is passed and
+    /// the script appends no queue event (lua/lib/concert.lua `queue_event`).
+    pub fn invoke_with_outbox<'s>(
+        &self,
+        script: &'s redis::Script,
+        events: bool,
+    ) -> redis::ScriptInvocation<'s> {
         let mut invocation = self.invoke(script);
-        invocation.key(&self.outbox);
+        if events {
+            invocation.key(&self.outbox);
+        }
         invocation
     }
 }

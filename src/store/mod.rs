@@ -1,6 +1,7 @@
 //! The Redis side of the engine: one connection handle (a self-reconnecting multiplexed
-//! connection, or a bb8 pool), the scripts, and the key layout, with every round trip
-//! bounded by a timeout so a Redis outage becomes a fast 503, never a hang.
+//! connection, a bb8 pool, or a Redis Cluster connection), the scripts, and the key
+//! layout, with every round trip bounded by a timeout so a Redis outage becomes a fast 503,
+//! never a hang.
 
 pub mod error;
 pub mod fanout;
@@ -16,7 +17,9 @@ use std::time::Duration;
 use anyhow::Context;
 use bb8_redis::RedisConnectionManager;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, RedisError};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{FromRedisValue, RedisError, Value};
 
 pub use error::StoreError;
 pub use fanout::Fanout;
@@ -29,6 +32,9 @@ pub use scripts::Scripts;
 enum Connection {
     Multiplexed(ConnectionManager),
     Pool(bb8::Pool<RedisConnectionManager>),
+    /// Redis Cluster (`REDIS_CLUSTER_NODES`): the client follows MOVED and ASK itself and
+    /// routes each command, and each EVALSHA, by its first key.
+    Cluster(ClusterConnection),
 }
 
 /// A cheap-to-clone handle on Redis: connection, scripts and keys.
@@ -46,6 +52,10 @@ macro_rules! with_connection {
         match &$store.connection {
             Connection::Multiplexed(manager) => {
                 let $conn = &mut manager.clone();
+                $body.await
+            }
+            Connection::Cluster(cluster) => {
+                let $conn = &mut cluster.clone();
                 $body.await
             }
             Connection::Pool(pool) => match pool.get().await {
@@ -101,8 +111,38 @@ impl Store {
         })
     }
 
-    /// Connects with the settings of `config` (URL, prefix, timeout, pool size).
+    /// Connects to a Redis Cluster through any of its `nodes` (`host:port`), lazily as
+    /// [`Store::connect`] does: the client learns the slots from the first node that
+    /// answers and keeps them current.
+    pub fn connect_cluster(
+        nodes: &crate::config::ClusterNodes,
+        prefix: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let client = redis::cluster::ClusterClientBuilder::new(nodes.urls())
+            .retries(2)
+            .max_retry_wait(500)
+            .build()
+            .with_context(|| format!("parsing REDIS_CLUSTER_NODES {nodes}"))?;
+        let config = redis::cluster::ClusterConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout);
+        Ok(Store {
+            connection: Connection::Cluster(
+                client.get_pending_async_connection_with_config(config),
+            ),
+            scripts: Arc::new(Scripts::load()),
+            keys: Keys::new(prefix),
+            timeout,
+        })
+    }
+
+    /// Connects with the settings of `config`: the cluster of `REDIS_CLUSTER_NODES` when
+    /// set, else `REDIS_URL` (prefix, timeout and pool size from `config` too).
     pub async fn from_config(config: &crate::Config) -> anyhow::Result<Self> {
+        if let Some(nodes) = &config.redis_cluster_nodes {
+            return Self::connect_cluster(nodes, &config.key_prefix, config.redis_timeout);
+        }
         Self::connect(
             &config.redis_url,
             &config.key_prefix,
@@ -110,6 +150,31 @@ impl Store {
             config.redis_pool_size,
         )
         .await
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.connection, Connection::Cluster(_))
+    }
+
+    /// Whether the queue scripts append their events to the global outbox `P:outbox`: on
+    /// a single Redis. Not on a Redis Cluster, where it is in another slot than the
+    /// concert's: there they append none until the outbox is split per concert (issue 14).
+    pub fn has_global_outbox(&self) -> bool {
+        !self.is_cluster()
+    }
+
+    /// Refuses, with 503 and a log line naming `what`, an operation whose script crosses
+    /// slots (a payment, a wallet charge) when the store is a Redis Cluster: they become
+    /// two single-slot steps in the next slice of issue 14 (docs/architecture.md).
+    pub fn require_single_node(&self, what: &str) -> Result<(), StoreError> {
+        if !self.is_cluster() {
+            return Ok(());
+        }
+        tracing::warn!("{what} not yet supported on Redis Cluster: refused with 503");
+        Err(StoreError::Unavailable(format!(
+            "{what} not yet supported on Redis Cluster"
+        )))
     }
 
     /// Bounds one Redis round trip by the configured timeout.
@@ -153,6 +218,9 @@ impl Store {
         if invocations.is_empty() {
             return Ok(Vec::new()); // an empty pipeline is an error to Redis ("empty command")
         }
+        if self.is_cluster() {
+            return self.invoke_concurrently(invocations).await;
+        }
         let mut answers = self.run_pipelined::<T>(invocations.iter()).await?;
         loop {
             let missing: Vec<usize> = (0..answers.len())
@@ -177,6 +245,28 @@ impl Store {
             .into_iter()
             .map(|a| a.map_err(StoreError::from))
             .collect())
+    }
+
+    /// [`Store::invoke_pipelined`] on a Redis Cluster, where one pipeline cannot span the
+    /// slots of several concerts: every call at once (the cluster client writes those for
+    /// one node together), each reloading its script on NOSCRIPT. The call as a whole
+    /// fails, as a failed pipeline does, only when every one failed for want of Redis.
+    async fn invoke_concurrently<T: FromRedisValue>(
+        &self,
+        invocations: &[redis::ScriptInvocation<'_>],
+    ) -> Result<Vec<Result<T, StoreError>>, StoreError> {
+        let answers =
+            futures::future::join_all(invocations.iter().map(|one| self.invoke::<T>(one))).await;
+        match answers
+            .iter()
+            .all(|a| matches!(a, Err(e) if e.is_transient()))
+        {
+            true => Err(answers
+                .into_iter()
+                .find_map(Result::err)
+                .expect("not empty")),
+            false => Ok(answers),
+        }
     }
 
     /// One pipeline of EVALSHAs, every answer kept (errors included).
@@ -207,10 +297,139 @@ impl Store {
             .await
     }
 
-    /// PING, for health checks.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
+    /// Runs each of `cmds` (commands on keys of any slots) and answers theirs in order: one
+    /// pipeline on a single Redis, every command at once on a Redis Cluster.
+    pub async fn query_each<T: FromRedisValue>(
+        &self,
+        cmds: Vec<redis::Cmd>,
+    ) -> Result<Vec<T>, StoreError> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.is_cluster() {
+            let mut pipe = redis::pipe();
+            for cmd in cmds {
+                pipe.add_command(cmd);
+            }
+            return self.pipeline(&pipe).await;
+        }
+        futures::future::try_join_all(cmds.iter().map(|cmd| self.query::<T>(cmd))).await
+    }
+
+    /// Runs every one of `cmds` (writes on keys of any slots), their answers ignored: one
+    /// pipeline on a single Redis, on a Redis Cluster a few hundred commands at once.
+    pub async fn write_all(&self, cmds: Vec<redis::Cmd>) -> Result<(), StoreError> {
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        if !self.is_cluster() {
+            let mut pipe = redis::pipe();
+            for cmd in cmds {
+                pipe.add_command(cmd).ignore();
+            }
+            return self.pipeline(&pipe).await;
+        }
+        for chunk in cmds.chunks(256) {
+            futures::future::try_join_all(chunk.iter().map(|cmd| self.query::<Value>(cmd))).await?;
+        }
         Ok(())
+    }
+
+    /// Runs `cmd` on one node picked by `routing` (a Redis Cluster only).
+    async fn query_routed<T: FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+        routing: RoutingInfo,
+    ) -> Result<T, StoreError> {
+        let Connection::Cluster(cluster) = &self.connection else {
+            return self.query(cmd).await;
+        };
+        let value = self
+            .bounded(cluster.clone().route_command(cmd.clone(), routing))
+            .await?;
+        T::from_redis_value(value)
+            .map_err(|err| StoreError::bug(anyhow::Error::new(err).context("reading a reply")))
+    }
+
+    /// PING, for health checks (on a Redis Cluster, of any one node).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = self
+            .query_routed(
+                &redis::cmd("PING"),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every key matching `pattern`, by SCAN (of every master, on a Redis Cluster).
+    pub async fn scan_keys(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        let nodes = match self.is_cluster() {
+            true => self
+                .masters()
+                .await?
+                .into_iter()
+                .map(|(host, port)| {
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port })
+                })
+                .map(Some)
+                .collect(),
+            false => vec![None],
+        };
+        let mut found = Vec::new();
+        for node in nodes {
+            let mut cursor = 0u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(1000);
+                let (next, keys): (u64, Vec<String>) = match &node {
+                    Some(routing) => self.query_routed(&scan, routing.clone()).await?,
+                    None => self.query(&scan).await?,
+                };
+                found.extend(keys);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(found)
+    }
+
+    /// The address of every master of the cluster (`CLUSTER SLOTS`, asked of any node).
+    async fn masters(&self) -> Result<Vec<(String, u16)>, StoreError> {
+        let slots: Vec<Value> = self
+            .query_routed(
+                redis::cmd("CLUSTER").arg("SLOTS"),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await?;
+        let mut masters = Vec::new();
+        for range in slots {
+            // [start, end, [host, port, id, ...], replicas...]
+            let master = match range {
+                Value::Array(mut parts) if parts.len() >= 3 => parts.swap_remove(2),
+                other => return Err(StoreError::unexpected("CLUSTER SLOTS", &other)),
+            };
+            let (host, port) = match master {
+                Value::Array(node) if node.len() >= 2 => {
+                    let host: String = FromRedisValue::from_redis_value(node[0].clone())
+                        .map_err(|_| StoreError::unexpected("CLUSTER SLOTS", &node))?;
+                    let port: u16 = FromRedisValue::from_redis_value(node[1].clone())
+                        .map_err(|_| StoreError::unexpected("CLUSTER SLOTS", &node))?;
+                    (host, port)
+                }
+                other => return Err(StoreError::unexpected("CLUSTER SLOTS", &other)),
+            };
+            if !masters.contains(&(host.clone(), port)) {
+                masters.push((host, port));
+            }
+        }
+        Ok(masters)
     }
 
     /// Every concert id (the set `seed` fills): what the background loops visit.
@@ -220,7 +439,8 @@ impl Store {
     }
 
     /// The Redis clock in milliseconds since the epoch (`TIME`): the clock every script
-    /// uses, so tools compare against it rather than against their own host's.
+    /// uses, so tools compare against it rather than against their own host's (on a Redis
+    /// Cluster, any node's: the cluster client routes TIME to one at random).
     pub async fn now_ms(&self) -> Result<u64, StoreError> {
         let (secs, micros): (u64, u64) = self.query(&redis::cmd("TIME")).await?;
         Ok(secs * 1000 + micros / 1000)

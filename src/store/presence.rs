@@ -45,21 +45,28 @@ impl Presence {
         self.maintenance.load(Ordering::Relaxed)
     }
 
-    /// Refreshes the heartbeat and reads the marker, in one round trip.
+    /// Refreshes the heartbeat and reads the marker, in one round trip (two at once on a
+    /// Redis Cluster, where the two keys live in different slots).
     pub async fn beat(&self) -> Result<(), StoreError> {
-        let (_, marker): ((), bool) = self
-            .store
-            .pipeline(
-                redis::pipe()
-                    .cmd("SET")
-                    .arg(&self.key)
-                    .arg("1")
-                    .arg("PX")
-                    .arg(HEARTBEAT_TTL.as_millis() as u64)
-                    .cmd("EXISTS")
-                    .arg(self.store.keys.maintenance()),
-            )
-            .await?;
+        let mut set = redis::cmd("SET");
+        set.arg(&self.key)
+            .arg("1")
+            .arg("PX")
+            .arg(HEARTBEAT_TTL.as_millis() as u64);
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(self.store.keys.maintenance());
+        let marker: bool = if self.store.is_cluster() {
+            let ((), marker) =
+                futures::future::try_join(self.store.query(&set), self.store.query(&exists))
+                    .await?;
+            marker
+        } else {
+            let (_, marker): ((), bool) = self
+                .store
+                .pipeline(redis::pipe().add_command(set).add_command(exists))
+                .await?;
+            marker
+        };
         let was = self.maintenance.swap(marker, Ordering::Relaxed);
         if marker != was {
             match marker {
@@ -93,25 +100,7 @@ impl crate::periodic::Periodic for Beat {
 
 /// The heartbeats alive now (their keys).
 pub async fn alive(store: &Store) -> Result<Vec<String>, StoreError> {
-    let mut found = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = store
-            .query(
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(store.keys.alive_pattern())
-                    .arg("COUNT")
-                    .arg(1000),
-            )
-            .await?;
-        found.extend(keys);
-        if next == 0 {
-            return Ok(found);
-        }
-        cursor = next;
-    }
+    store.scan_keys(&store.keys.alive_pattern()).await
 }
 
 /// Sets the maintenance marker unless it is set already (another restore runs): whether

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod catalog;
+mod cluster;
 mod concurrency;
 mod faults;
 mod garbage;

@@ -75,6 +75,10 @@ impl TestServer {
     }
 
     pub async fn store(&self) -> Store {
+        if let Some(nodes) = &self.config.redis_cluster_nodes {
+            return Store::connect_cluster(nodes, &self.config.key_prefix, Duration::from_secs(2))
+                .unwrap();
+        }
         Store::connect(
             &self.config.redis_url,
             &self.config.key_prefix,

@@ -1,5 +1,7 @@
 //! Shared test support: service URLs, a server on port 0 under its own key prefix, and
-//! private redis-server processes for tests that must break Redis.
+//! private redis-server processes for tests that must break Redis. With
+//! `TEST_REDIS_CLUSTER_NODES` set (scripts/test.sh's cluster pass), the servers, the direct
+//! connections and the cleanup use that Redis Cluster instead of `REDIS_URL`.
 #![allow(dead_code)]
 
 pub mod booking;
@@ -8,6 +10,7 @@ pub mod jwt;
 pub mod mysql;
 pub mod onsale;
 pub mod processes;
+pub mod redis_cluster;
 pub mod redis_process;
 pub mod services;
 
@@ -15,6 +18,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use concert_queue::config::ClusterNodes;
 use concert_queue::Config;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -72,11 +76,17 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server against the shared test Redis under a fresh prefix.
+    /// Starts a server against the shared test Redis under a fresh prefix: the cluster of
+    /// `TEST_REDIS_CLUSTER_NODES` when set, unless `customize` points the server at a Redis
+    /// of the test's own (another `redis_url`).
     pub async fn start(name: &str, customize: impl FnOnce(&mut Config)) -> TestServer {
         let redis_url = services::redis_url().await;
         let mut config = test_config(&redis_url, &unique_prefix(name));
+        config.redis_cluster_nodes = cluster_nodes();
         customize(&mut config);
+        if config.redis_url != redis_url {
+            config.redis_cluster_nodes = None;
+        }
         Self::start_with(config).await
     }
 
@@ -130,8 +140,8 @@ impl TestServer {
     }
 
     /// A direct Redis connection for setting up and inspecting state.
-    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis_connection(&self.config.redis_url).await
+    pub async fn redis(&self) -> TestRedis {
+        TestRedis::of(&self.config).await
     }
 
     /// Every key under this server's prefix but its own heartbeat (src/store/presence.rs):
@@ -156,16 +166,19 @@ impl TestServer {
     pub async fn add_concert(&self, concert_id: u64) {
         let keys = self.keys();
         let mut conn = self.redis().await;
-        let _: () = redis::pipe()
-            .sadd(keys.concerts(), concert_id)
-            .hset(
-                keys.concert_meta(concert_id),
-                "title",
-                format!("Concert {concert_id}"),
-            )
+        // Two commands, not one pipeline: the keys are in two slots of a Redis Cluster.
+        let _: () = redis::Cmd::sadd(keys.concerts(), concert_id)
             .query_async(&mut conn)
             .await
             .unwrap();
+        let _: () = redis::Cmd::hset(
+            keys.concert_meta(concert_id),
+            "title",
+            format!("Concert {concert_id}"),
+        )
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -244,7 +257,141 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
         if self.cleanup_keys {
-            delete_prefix(&self.config.redis_url, &self.config.key_prefix);
+            delete_keys_of(&self.config);
+        }
+    }
+}
+
+/// The Redis Cluster to run against instead of `REDIS_URL` (`TEST_REDIS_CLUSTER_NODES`,
+/// comma-separated host:port, set by scripts/test.sh's cluster pass), if any.
+pub fn cluster_nodes() -> Option<ClusterNodes> {
+    let raw = std::env::var("TEST_REDIS_CLUSTER_NODES").ok()?;
+    if raw.trim().is_empty() {
+        return None;
+    }
+    Some(
+        raw.parse()
+            .unwrap_or_else(|err| panic!("TEST_REDIS_CLUSTER_NODES={raw}: {err}")),
+    )
+}
+
+/// A direct connection to the Redis of a configuration: its one node, or its cluster.
+#[derive(Clone)]
+pub enum TestRedis {
+    Node(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl TestRedis {
+    pub async fn of(config: &Config) -> TestRedis {
+        match &config.redis_cluster_nodes {
+            Some(nodes) => TestRedis::Cluster(
+                redis::cluster::ClusterClient::new(nodes.urls())
+                    .unwrap()
+                    .get_async_connection()
+                    .await
+                    .unwrap(),
+            ),
+            None => TestRedis::Node(redis_connection(&config.redis_url).await),
+        }
+    }
+}
+
+impl redis::aio::ConnectionLike for TestRedis {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            TestRedis::Node(conn) => conn.req_packed_command(cmd),
+            TestRedis::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            TestRedis::Node(conn) => conn.req_packed_commands(pipeline, offset, count),
+            TestRedis::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            TestRedis::Node(conn) => conn.get_db(),
+            TestRedis::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// Deletes every key under the configuration's prefix: on its one Redis, or on every
+/// master of its cluster.
+pub fn delete_keys_of(config: &Config) {
+    match &config.redis_cluster_nodes {
+        Some(nodes) => delete_prefix_on_cluster(nodes, &config.key_prefix),
+        None => delete_prefix(&config.redis_url, &config.key_prefix),
+    }
+}
+
+/// [`delete_prefix`] on each master of a Redis Cluster (found by `CLUSTER SLOTS`), one
+/// key per DEL (a DEL of keys in several slots is refused).
+pub fn delete_prefix_on_cluster(nodes: &ClusterNodes, prefix: &str) {
+    let connect = |url: &str| {
+        redis::Client::open(url)
+            .ok()?
+            .get_connection_with_timeout(Duration::from_secs(1))
+            .ok()
+    };
+    let Some(mut seed) = nodes.urls().iter().find_map(|url| connect(url)) else {
+        return;
+    };
+    let Ok(slots) = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query::<Vec<redis::Value>>(&mut seed)
+    else {
+        return;
+    };
+    let mut masters: Vec<(String, u16)> = Vec::new();
+    for range in slots {
+        let redis::Value::Array(parts) = range else {
+            continue;
+        };
+        let Some(redis::Value::Array(node)) = parts.get(2) else {
+            continue;
+        };
+        let (Some(host), Some(port)) = (node.first(), node.get(1)) else {
+            continue;
+        };
+        let (Ok(host), Ok(port)) = (
+            redis::from_redis_value::<String>(host.clone()),
+            redis::from_redis_value::<u16>(port.clone()),
+        ) else {
+            continue;
+        };
+        if !masters.contains(&(host.clone(), port)) {
+            masters.push((host, port));
+        }
+    }
+    for (host, port) in masters {
+        let Some(mut conn) = connect(&format!("redis://{host}:{port}")) else {
+            continue;
+        };
+        let Ok(keys) = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query::<Vec<String>>(&mut conn)
+        else {
+            continue;
+        };
+        for chunk in keys.chunks(500) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.del(key).ignore();
+            }
+            let _: redis::RedisResult<()> = pipe.query(&mut conn);
         }
     }
 }

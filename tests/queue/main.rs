@@ -5,6 +5,8 @@
 mod helpers;
 
 mod admission;
+mod cluster;
+mod cluster_faults;
 mod concurrency;
 mod faults;
 mod prequeue;

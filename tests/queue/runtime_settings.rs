@@ -153,6 +153,10 @@ async fn the_cli_steers_the_same_queue_straight_on_redis() {
             .args(args)
             .env_clear()
             .env("REDIS_URL", &server.config.redis_url)
+            .envs(
+                (server.config.redis_cluster_nodes.as_ref())
+                    .map(|nodes| ("REDIS_CLUSTER_NODES", nodes.to_string())),
+            )
             .env("REDIS_KEY_PREFIX", &server.config.key_prefix)
             .env("RUST_LOG", "error")
             .output()

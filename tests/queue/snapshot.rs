@@ -9,7 +9,10 @@ use concert_queue::queue::{Claims, Queue, QueueSettings, QueueState, TokenSigner
 use concert_queue::store::Store;
 
 use crate::helpers::redis_process::RedisProcess;
-use crate::helpers::{delete_prefix, eventually, redis_connection, services, unique_prefix};
+use crate::helpers::{
+    cluster_nodes, delete_keys_of, eventually, redis_connection, services, test_config,
+    unique_prefix, TestRedis,
+};
 
 const CONCERT: u64 = 1;
 /// Positions asked of Redis in these tests (STATUS_EXACT_POSITIONS).
@@ -17,27 +20,47 @@ const EXACT: u64 = 5;
 
 struct Line {
     queue: Queue,
-    redis_url: String,
-    prefix: String,
+    /// The Redis and the prefix (of the tests' shared Redis, or cluster, or a private one).
+    config: concert_queue::Config,
     claims: Vec<Claims>,
 }
 
 impl Drop for Line {
     fn drop(&mut self) {
-        delete_prefix(&self.redis_url, &self.prefix);
+        delete_keys_of(&self.config);
     }
 }
 
-/// `buyers` users (1, 2, ...) joined in order, on a queue with the snapshot on.
-async fn line(redis_url: &str, buyers: u64, customize: impl FnOnce(&mut QueueSettings)) -> Line {
-    let prefix = unique_prefix("snapshot");
-    let store = Store::connect(redis_url, &prefix, Duration::from_secs(2), 0)
+/// The shared test Redis (the cluster of TEST_REDIS_CLUSTER_NODES, if set), or the private
+/// one at `private`.
+async fn redis_config(private: Option<&str>) -> concert_queue::Config {
+    let mut config = match private {
+        Some(url) => test_config(url, &unique_prefix("snapshot")),
+        None => {
+            let mut config = test_config(&services::redis_url().await, &unique_prefix("snapshot"));
+            config.redis_cluster_nodes = cluster_nodes();
+            config
+        }
+    };
+    config.redis_timeout = Duration::from_secs(2);
+    config
+}
+
+/// `buyers` users (1, 2, ...) joined in order, on a queue with the snapshot on, in the
+/// shared test Redis or the private one at `private`.
+async fn line(
+    private: Option<&str>,
+    buyers: u64,
+    customize: impl FnOnce(&mut QueueSettings),
+) -> Line {
+    let config = redis_config(private).await;
+    let store = Store::from_config(&config).await.unwrap();
+    let mut conn = TestRedis::of(&config).await;
+    let _: () = redis::Cmd::sadd(store.keys.concerts(), CONCERT)
+        .query_async(&mut conn)
         .await
         .unwrap();
-    let mut conn = redis_connection(redis_url).await;
-    let _: () = redis::pipe()
-        .sadd(store.keys.concerts(), CONCERT)
-        .hset(store.keys.concert_meta(CONCERT), "title", "snapshot")
+    let _: () = redis::Cmd::hset(store.keys.concert_meta(CONCERT), "title", "snapshot")
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -62,8 +85,7 @@ async fn line(redis_url: &str, buyers: u64, customize: impl FnOnce(&mut QueueSet
     }
     Line {
         queue,
-        redis_url: redis_url.to_string(),
-        prefix,
+        config,
         claims,
     }
 }
@@ -84,7 +106,7 @@ impl Line {
 
     /// The exact position of `user` now (ZRANK + 1).
     async fn exact_position(&self, user: u64) -> u64 {
-        let mut conn = redis_connection(&self.redis_url).await;
+        let mut conn = TestRedis::of(&self.config).await;
         let rank: u64 = redis::cmd("ZRANK")
             .arg(self.queue.store().keys.queue(CONCERT).line)
             .arg(user)
@@ -132,7 +154,7 @@ async fn redis_calls(url: &str) -> u64 {
 #[tokio::test]
 async fn a_poll_far_back_is_answered_without_a_redis_call() {
     let redis = RedisProcess::start();
-    let line = line(&redis.url(), 300, |_| {}).await;
+    let line = line(Some(&redis.url()), 300, |_| {}).await;
     let first = position(&line.poll(250).await);
     assert_eq!(first, 250, "the first poll asks Redis: exact");
     line.tick().await;
@@ -152,7 +174,7 @@ async fn a_poll_far_back_is_answered_without_a_redis_call() {
 #[tokio::test]
 async fn a_buyer_near_the_head_gets_an_exact_position_from_redis() {
     let redis = RedisProcess::start();
-    let line = line(&redis.url(), 40, |_| {}).await;
+    let line = line(Some(&redis.url()), 40, |_| {}).await;
     line.poll(3).await;
     line.tick().await;
     let before = redis_calls(&redis.url()).await;
@@ -166,8 +188,7 @@ async fn a_buyer_near_the_head_gets_an_exact_position_from_redis() {
 
 #[tokio::test]
 async fn positions_never_go_up_while_the_line_moves() {
-    let redis_url = services::redis_url().await;
-    let line = line(&redis_url, 400, |s| {
+    let line = line(None, 400, |s| {
         s.max_active = 1000;
         s.admit_per_sec = 400;
     })
@@ -198,8 +219,7 @@ async fn positions_never_go_up_while_the_line_moves() {
 
 #[tokio::test]
 async fn a_buyer_who_stops_polling_is_still_dropped_as_idle() {
-    let redis_url = services::redis_url().await;
-    let line = line(&redis_url, 60, |s| s.idle_timeout = Duration::from_secs(1)).await;
+    let line = line(None, 60, |s| s.idle_timeout = Duration::from_secs(1)).await;
     // Both far back: 50 keeps polling (from the snapshot), 40 polls once and stops.
     line.poll(50).await;
     line.poll(40).await;
@@ -215,7 +235,7 @@ async fn a_buyer_who_stops_polling_is_still_dropped_as_idle() {
             );
             tokio::time::sleep(Duration::from_millis(150)).await;
             let key = line.queue.store().keys.queue(CONCERT).line;
-            let mut conn = redis_connection(&redis_url).await;
+            let mut conn = TestRedis::of(&line.config).await;
             let score: Option<f64> = redis::cmd("ZSCORE")
                 .arg(key)
                 .arg(40)

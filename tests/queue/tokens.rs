@@ -147,7 +147,7 @@ async fn tokens_carry_concert_user_sequence_and_issue_time() {
 }
 
 /// The line's `base` and `last` sequences (`q:entries`).
-async fn base_and_last(conn: &mut redis::aio::MultiplexedConnection, entries: &str) -> (u64, u64) {
+async fn base_and_last(conn: &mut crate::helpers::TestRedis, entries: &str) -> (u64, u64) {
     redis::cmd("HMGET")
         .arg(entries)
         .arg("base")
