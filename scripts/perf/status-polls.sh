@@ -9,7 +9,9 @@
 #      token limiter and poll pacing), with the Redis calls the server made per poll
 #      answered: its script calls (EVALSHA and EVAL in INFO commandstats, before and after,
 #      the ticker's included; the commands a script runs inside Redis are not round trips
-#      and not counted; the server's other commands are a few a second);
+#      and not counted; the server's other commands are a few a second), and the
+#      microseconds Redis's thread spent in those calls per poll (commandstats' usec: the
+#      Redis CPU a poll costs, signs of life included, for sizing shards);
 #   and with STATUS_SNAPSHOT set in the environment of the script, run 2 once per value
 #   listed there (e.g. STATUS_SNAPSHOT="on off"), for servers that have that setting.
 # Redis is a redis-server of the script's own on a free loopback port (so its commandstats
@@ -96,13 +98,15 @@ end
 PY
 }
 
-# Script calls Redis has answered so far (EVALSHA and EVAL in INFO commandstats).
+# Script calls Redis has answered so far, and the microseconds its thread spent in them
+# (EVALSHA and EVAL in INFO commandstats): "calls usec".
 redis_calls() {
-  rcli INFO commandstats | awk -F'[=,:]' '$1 == "cmdstat_evalsha" || $1 == "cmdstat_eval" { n += $3 } END { print n + 0 }'
+  rcli INFO commandstats | awk -F'[=,:]' '$1 == "cmdstat_evalsha" || $1 == "cmdstat_eval" { n += $3; us += $5 }
+    END { print n + 0, us + 0 }'
 }
 
 # poll NAME URL SCRIPT [PID]: one wrk run (sampled by perf when --profile and a server PID
-# are given); prints "requests/s p50 p99 non-2xx redis-calls-per-poll".
+# are given); prints "requests/s p50 p99 non-2xx redis-calls-per-poll redis-us-per-poll".
 poll() {
   local name="$1" url="$2" script="$3" pid="${4:-}" before after perf_pid=""
   before=$(redis_calls)
@@ -121,12 +125,12 @@ poll() {
       echo "== inclusive"; perf report -i "$OUT/perf-$name.data" --stdio --children --sort symbol 2>/dev/null \
         | grep -E '^ +[0-9]' | head -60; } > "$OUT/profile-$name.txt"
   fi
-  awk -v calls=$((after - before)) '
+  awk -v calls=$(( ${after% *} - ${before% *} )) -v usec=$(( ${after#* } - ${before#* } )) '
     /Requests\/sec:/ { rps = $2 }
     /requests in/ { total = $1 }
     /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
     /Non-2xx/ { bad = $NF }
-    END { printf "%.0f %s %s %d %.4f\n", rps, p50, p99, bad, calls / total }' "$OUT/$name.txt"
+    END { printf "%.0f %s %s %d %.4f %.3f\n", rps, p50, p99, bad, calls / total, usec / total }' "$OUT/$name.txt"
 }
 
 VARIANTS=(${STATUS_SNAPSHOT:-default})
@@ -141,12 +145,12 @@ LUA
 
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 echo "== wrk -t $THREADS -c $CONNECTIONS -d ${SECONDS_PER_RUN}s, $TOKENS WAITING tokens behind $AHEAD, $REPEATS run(s) each, alternating"
-printf '%-24s %10s %9s %9s %8s %12s\n' run "polls/s" "p50" "p99" non-2xx "redis/poll"
+printf '%-24s %10s %9s %9s %8s %12s %12s\n' run "polls/s" "p50" "p99" non-2xx "redis/poll" "redis-us/poll"
 for run in $(seq "$REPEATS"); do
-  printf '%-24s %10s %9s %9s %8s %12s\n' "http ceiling ($run)" $(poll "hello-$run" "http://127.0.0.1:$HELLO_PORT" "$OUT/hello.lua" | cut -d' ' -f1-4) -
+  printf '%-24s %10s %9s %9s %8s %12s %12s\n' "http ceiling ($run)" $(poll "hello-$run" "http://127.0.0.1:$HELLO_PORT" "$OUT/hello.lua" | cut -d' ' -f1-4) - -
   for variant in "${VARIANTS[@]}"; do
     url_var="URL_$variant" pid_var="PID_$variant"
-    printf '%-24s %10s %9s %9s %8s %12s\n' "concert-queue $variant ($run)" \
+    printf '%-24s %10s %9s %9s %8s %12s %12s\n' "concert-queue $variant ($run)" \
       $(poll "status-$variant-$run" "${!url_var}" "$OUT/tokens-$variant.lua" "${!pid_var}")
   done
 done
