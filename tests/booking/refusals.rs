@@ -300,6 +300,12 @@ async fn loading_refusals(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
         .unwrap_or(0)
 }
 
+/// The status of a health probe.
+async fn probe(server: &TestServer, path: &str) -> u16 {
+    let resp = server.http.get(server.url(path)).send().await.unwrap();
+    resp.status().as_u16()
+}
+
 /// Keys `DEBUG POPULATE` adds beside the booking's, so the restart has a dataset to load.
 const FILLER_KEYS: u64 = 100_000;
 
@@ -356,6 +362,9 @@ async fn a_redis_loading_its_dataset_is_503_with_retry_after_on_every_route() {
     .await;
     for (name, server) in [("multiplexed", &server), ("pooled", &pooled)] {
         assert_every_route_refused(server, &token, &id, &format!("LOADING, {name}"), false).await;
+        // A load balancer stops sending while Redis loads; the process is alive all along.
+        assert_eq!(probe(server, "/health/ready").await, 503, "{name}");
+        assert_eq!(probe(server, "/health/live").await, 200, "{name}");
     }
     assert!(
         loading(&mut side).await,
@@ -376,6 +385,7 @@ async fn a_redis_loading_its_dataset_is_503_with_retry_after_on_every_route() {
     let keys: u64 = redis::cmd("DBSIZE").query_async(&mut side).await.unwrap();
     assert!(keys > FILLER_KEYS, "the dataset was reloaded: {keys} keys");
     assert_service_back(&server, &token, &id).await;
+    assert_eq!(probe(&server, "/health/ready").await, 200);
     let (status, body) = pooled.get_with_token("/api/queue/status", &token).await;
     assert_eq!(status, 200, "the pooled server is back too: {body}");
 }
