@@ -6,6 +6,7 @@ pub mod error;
 pub mod fanout;
 pub mod keys;
 pub mod line;
+mod pool;
 pub mod presence;
 pub mod scripts;
 
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bb8_redis::RedisConnectionManager;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError};
 
@@ -28,7 +28,7 @@ pub use scripts::Scripts;
 #[derive(Clone)]
 enum Connection {
     Multiplexed(ConnectionManager),
-    Pool(bb8::Pool<RedisConnectionManager>),
+    Pool(bb8::Pool<pool::Manager>),
 }
 
 /// A cheap-to-clone handle on Redis: connection, scripts and keys.
@@ -85,7 +85,7 @@ impl Store {
                     .context("creating the redis connection manager")?,
             )
         } else {
-            let manager = RedisConnectionManager::new(url).context("parsing REDIS_URL")?;
+            let manager = pool::Manager::new(url).context("parsing REDIS_URL")?;
             Connection::Pool(
                 bb8::Pool::builder()
                     .max_size(pool_size)

@@ -290,6 +290,16 @@ async fn loading(conn: &mut redis::aio::MultiplexedConnection) -> bool {
         .any(|(k, v)| k == "loading" && v == "1")
 }
 
+/// How many connections Redis has accepted since it started (`INFO stats`).
+async fn connections_received(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    info(conn, "stats")
+        .await
+        .iter()
+        .find(|(k, _)| k == "total_connections_received")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// How many commands Redis refused with `LOADING` since it started (`INFO errorstats`).
 async fn loading_refusals(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
     info(conn, "errorstats")
@@ -360,12 +370,22 @@ async fn a_redis_loading_its_dataset_is_503_with_retry_after_on_every_route() {
         },
     )
     .await;
+    // The pool replaces the connections the restart broke (at most its size) ...
+    assert_eq!(pooled.charge(1, 5).await.0, 503);
+    let dialled = connections_received(&mut side).await;
     for (name, server) in [("multiplexed", &server), ("pooled", &pooled)] {
         assert_every_route_refused(server, &token, &id, &format!("LOADING, {name}"), false).await;
         // A load balancer stops sending while Redis loads; the process is alive all along.
         assert_eq!(probe(server, "/health/ready").await, 503, "{name}");
         assert_eq!(probe(server, "/health/live").await, 200, "{name}");
     }
+    // ... and keeps them while Redis refuses their PING with LOADING: a refusal is no
+    // broken connection, so no request dials Redis anew (src/store/pool.rs).
+    let dialled = connections_received(&mut side).await - dialled;
+    assert!(
+        dialled <= 4,
+        "{dialled} connections dialled to a loading Redis during the round"
+    );
     assert!(
         loading(&mut side).await,
         "Redis finished loading before every request was sent: the refusals above may not \
