@@ -85,6 +85,7 @@ STARTED=$(date -u +%FT%TZ)
   echo "started $STARTED; commit $COMMIT; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
   echo "mix of $USERS users for $MINUTES min; samples every $EVERY s, the lag every second"
   echo "server pid $SERVER_PID, flush worker pid $FLUSH_PID, redis-server pid $OWN_REDIS_PID (port $REDIS_PORT)"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/run.txt"
 
 "$LOAD_BIN" --target "$SERVER_URL" --scenario mix --users "$USERS" --seconds "$((MINUTES * 60))" \
@@ -109,7 +110,8 @@ while kill -0 "$LOAD_PID" 2>/dev/null; do
   alive
   elapsed=$(echo "$(date +%s.%N) $T0" | awk '{printf "%.3f", $1 - $2}')
   # `null` when Redis does not answer: written as an empty field, counted apart.
-  lag=$(curl -s --max-time 2 "$SERVER_URL/health" | jq -r '.outbox // {} | "\(.lagSeconds // ""),\(.lagEntries // "")"' || echo ",")
+  lag=$(curl -s --max-time 2 "$SERVER_URL/health" | jq -r '.outbox // {} | "\(.lagSeconds // ""),\(.lagEntries // "")"' || true)
+  [ -n "$lag" ] || lag=","
   echo "$elapsed,$lag" >> "$OUT/lag.csv"
   if [ "$TICK" -ge "$NEXT_SAMPLE" ]; then
     used=$(rcli INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" {print $2}')
