@@ -25,6 +25,11 @@ const REFUSAL_CODES: &[&str] = &[
     "EXECABORT",
 ];
 
+/// Whether an error reply's code is a refusal for now (out of memory, loading, ...).
+pub(crate) fn is_refusal(code: &str) -> bool {
+    REFUSAL_CODES.contains(&code)
+}
+
 /// The failure of one Redis round trip.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
@@ -75,7 +80,7 @@ impl StoreError {
 impl From<RedisError> for StoreError {
     fn from(err: RedisError) -> Self {
         if let Some(code) = err.code() {
-            if REFUSAL_CODES.contains(&code) {
+            if is_refusal(code) {
                 return StoreError::Refused {
                     code: code.to_string(),
                 };

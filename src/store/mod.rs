@@ -7,6 +7,7 @@ pub mod error;
 pub mod fanout;
 pub mod keys;
 pub mod line;
+mod pool;
 pub mod presence;
 pub mod scripts;
 
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bb8_redis::RedisConnectionManager;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -31,7 +31,7 @@ pub use scripts::Scripts;
 #[derive(Clone)]
 enum Connection {
     Multiplexed(ConnectionManager),
-    Pool(bb8::Pool<RedisConnectionManager>),
+    Pool(bb8::Pool<pool::Manager>),
     /// Redis Cluster (`REDIS_CLUSTER_NODES`): the client follows MOVED and ASK itself and
     /// routes each command, and each EVALSHA, by its first key.
     Cluster(ClusterConnection),
@@ -95,7 +95,7 @@ impl Store {
                     .context("creating the redis connection manager")?,
             )
         } else {
-            let manager = RedisConnectionManager::new(url).context("parsing REDIS_URL")?;
+            let manager = pool::Manager::new(url).context("parsing REDIS_URL")?;
             Connection::Pool(
                 bb8::Pool::builder()
                     .max_size(pool_size)
