@@ -6,8 +6,12 @@
 //! place (admitted, dropped, joined since), a pre-queue or sold-out concert, a stale
 //! snapshot. The signs of life of the polls answered here are batched per concert and
 //! recorded by the next tick's snapshot call, which names the buyers no longer in the line
-//! so their next poll goes to Redis. A position answered here is an upper bound (the
-//! checkpoint at or behind the buyer), never above the last one this server answered.
+//! so their next poll goes to Redis. A buyer's sign is sent at most once per quarter of the
+//! concert's idle timeout (the idle drop needs no more, and each costs Redis a few
+//! microseconds: docs/performance.md, section 13), so a buyer evicted from the middle of
+//! the line may be answered WAITING here for up to that long. A position answered here is
+//! an upper bound (the checkpoint at or behind the buyer), never above the last one this
+//! server answered.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +29,19 @@ pub const MOST_CHECKPOINTS: u64 = 2000;
 const STALE_AFTER_TICKS: u32 = 3;
 /// How often the buyers not heard from are forgotten (a walk over all of them).
 const FORGET_EVERY: Duration = Duration::from_secs(5);
+/// How often a buyer's sign of life is sent when the concert drops nobody as idle (it
+/// still tells this server when the buyer has left the line).
+const SIGN_EVERY_WITHOUT_IDLE_DROP: Duration = Duration::from_secs(30);
+
+/// The least time between two signs of life of one buyer from this server: a quarter of
+/// the idle timeout, so a buyer who polls is never dropped as idle.
+fn sign_every(idle_timeout: Duration) -> Duration {
+    if idle_timeout.is_zero() {
+        SIGN_EVERY_WITHOUT_IDLE_DROP
+    } else {
+        idle_timeout / 4
+    }
+}
 
 /// One concert's snapshot.
 #[derive(Debug)]
@@ -58,6 +75,8 @@ struct Answered {
     seq: u64,
     position: u64,
     at: Instant,
+    /// When this server last sent (or Redis itself recorded) the buyer's sign of life.
+    signed: Instant,
 }
 
 /// The snapshots, the buyers this server answered WAITING, and the signs of life to record.
@@ -94,20 +113,24 @@ impl StatusSnapshots {
         }
         let offset = claims.seq.checked_sub(snapshot.base)?;
         let position = snapshot.position_of(offset)?.min(last.position);
+        let sign = now.saturating_duration_since(last.signed) >= sign_every(snapshot.idle_timeout);
         self.answered.insert(
             key,
             Answered {
                 position,
                 at: now,
+                signed: if sign { now } else { last.signed },
                 ..last
             },
         );
-        self.presence
-            .lock()
-            .expect("the presence lock is never poisoned")
-            .entry(claims.concert_id)
-            .or_default()
-            .insert(claims.user_id, claims.seq);
+        if sign {
+            self.presence
+                .lock()
+                .expect("the presence lock is never poisoned")
+                .entry(claims.concert_id)
+                .or_default()
+                .insert(claims.user_id, claims.seq);
+        }
         Some(QueueState::Waiting {
             position,
             estimated_wait_secs: snapshot
@@ -135,12 +158,14 @@ impl StatusSnapshots {
             Some(last) if last.seq == claims.seq => position.min(last.position),
             _ => position,
         };
+        // Redis's own status script recorded the sign of life of this poll.
         self.answered.insert(
             key,
             Answered {
                 seq: claims.seq,
                 position,
                 at: now,
+                signed: now,
             },
         );
         QueueState::Waiting {
@@ -230,6 +255,64 @@ mod tests {
             rate: Some(10.0),
             checkpoints: checkpoints.to_vec(),
         }
+    }
+
+    fn waiting(position: u64) -> QueueState {
+        QueueState::Waiting {
+            position,
+            estimated_wait_secs: None,
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+
+    #[test]
+    fn a_buyers_sign_of_life_is_sent_once_per_quarter_idle_timeout() {
+        let snapshots = StatusSnapshots::default();
+        let claims = Claims {
+            concert_id: 7,
+            user_id: 42,
+            seq: 5_000,
+            issued_at: 0,
+        };
+        let settings = QueueSettings {
+            max_active: 10,
+            admit_per_sec: 10,
+            active_ttl: Duration::from_secs(300),
+            idle_timeout: Duration::from_secs(120),
+            admit_per_available_seat: 1.0,
+            activation_tick: Duration::from_millis(100),
+        };
+        let start = Instant::now();
+        let reply = |base: u64| -> SnapshotReply {
+            (
+                1,
+                base,
+                120_000,
+                "10".into(),
+                vec![],
+                vec![1000, 4000, 1010, 5000, 1020, 6000],
+            )
+        };
+        // Redis answered the first poll (and recorded its sign of life itself).
+        snapshots.remember(&claims, waiting(1005), start);
+        let mut signs = 0;
+        // A poll every 5 s for 2 minutes, each answered from a fresh snapshot.
+        for i in 1..=24u32 {
+            let now = start + Duration::from_secs(5) * i;
+            snapshots.refresh(7, reply(0), now);
+            let answer = snapshots.answer(&claims, &settings, now);
+            assert!(
+                matches!(answer, Some(QueueState::Waiting { .. })),
+                "poll {i}: {answer:?}"
+            );
+            let taken = snapshots.take_presence(7);
+            if !taken.is_empty() {
+                assert_eq!(taken, vec![(42, 5_000)]);
+                assert_eq!(i % 6, 0, "a sign every 30 s (120 s / 4), not at poll {i}");
+                signs += 1;
+            }
+        }
+        assert_eq!(signs, 4, "24 polls over 2 minutes, 4 signs of life");
     }
 
     #[test]
