@@ -40,6 +40,11 @@ if where == 'NONE' then
   return {where}
 elseif where == 'WAITING' then
   redis.call('ZREM', k.line, user)
+  -- Listed for the servers' snapshots, which answer far-back polls in process and hear of
+  -- a buyer's leaving from signs of life sent only once per quarter idle timeout.
+  redis.call('ZREMRANGEBYSCORE', k.evicted, '-inf', now_ms - EVICTED_LISTED_MS)
+  redis.call('ZADD', k.evicted, now_ms, user)
+  redis.call('PEXPIRE', k.evicted, EVICTED_LISTED_MS)
 elseif where == 'ACTIVE' then
   redis.call('ZREM', k.active, user)
   redis.call('HDEL', k.active_seq, user)

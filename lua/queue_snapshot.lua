@@ -2,7 +2,8 @@
 -- tick, together with the signs of life of the buyers whose polls that server answered
 -- from its last snapshot (batched: one call per concert per tick). A sign of life is
 -- recorded only for a waiter still in the line with that seq and not idle; the others are
--- returned as gone, so the server asks Redis on their next poll. Read only apart from the
+-- returned as gone, so the server asks Redis on their next poll, as are the buyers
+-- evicted from the line in the last minute (`q:evicted`). Read only apart from the
 -- presence marks.
 -- KEYS: the queue keys 1 to 12 (src/store/keys.rs QueueKeys::invoke)
 -- ARGV: 1 to 5 the default settings (lib/queue.lua queue_settings), 6 exact (the first
@@ -28,6 +29,11 @@ for i = 9, #ARGV, 2 do
   else
     gone[#gone + 1] = user
   end
+end
+
+-- Buyers evicted from the line lately: gone too, whatever this server last sent.
+for _, user in ipairs(redis.call('ZRANGEBYSCORE', k.evicted, now_ms - EVICTED_LISTED_MS, '+inf')) do
+  gone[#gone + 1] = user
 end
 
 if life.phase ~= 'open' or life.sold_out or state.pre > 0 or not state.base then

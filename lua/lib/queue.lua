@@ -19,6 +19,9 @@
 -- seq is the draw's epoch `preSeq` (its token's seq), not base + offset. While the
 -- opening runs (`opening` in `q:entries`) the base never moves, even on an empty line.
 local LINE_SLOTS = 4096
+-- How long an eviction from the line is listed in `q:evicted` for the servers' snapshots
+-- (each server takes one every tick, so any window of a few ticks would do).
+local EVICTED_LISTED_MS = 60000
 local SLOT_MS = 1000
 local MAX_OFFSET = 2199023255552 -- 2^41
 
@@ -110,6 +113,8 @@ local function queue_keys()
   return {meta = KEYS[1], line = KEYS[2], active = KEYS[3], active_seq = KEYS[4],
     entries = KEYS[5], bucket = KEYS[6], stats = KEYS[7], settings = KEYS[8], life = KEYS[9],
     pre = KEYS[10], gone = KEYS[11], events = KEYS[12], outbox = KEYS[13],
+    -- Built here, in the concert's slot: the buyers evicted from the line lately.
+    evicted = string.sub(KEYS[1], 1, -6) .. ':q:evicted',
     tag = string.sub(KEYS[1], 1, -6), concert = string.match(KEYS[1], '{c:(%d+)}')}
 end
 

@@ -8,8 +8,8 @@
 //! recorded by the next tick's snapshot call, which names the buyers no longer in the line
 //! so their next poll goes to Redis. A buyer's sign is sent at most once per quarter of the
 //! concert's idle timeout (the idle drop needs no more, and each costs Redis a few
-//! microseconds: docs/performance.md, section 13), so a buyer evicted from the middle of
-//! the line may be answered WAITING here for up to that long. A position answered here is
+//! microseconds: docs/performance.md, section 13); a buyer evicted from the line is named
+//! by the next snapshot call all the same (`q:evicted`). A position answered here is
 //! an upper bound (the checkpoint at or behind the buyer), never above the last one this
 //! server answered.
 

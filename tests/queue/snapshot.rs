@@ -249,3 +249,23 @@ async fn a_buyer_who_stops_polling_is_still_dropped_as_idle() {
     assert_eq!(line.poll(40).await, QueueState::Expired);
     assert!(matches!(line.poll(50).await, QueueState::Waiting { .. }));
 }
+
+#[tokio::test]
+async fn a_buyer_evicted_far_back_is_expired_after_the_next_tick() {
+    // The default idle timeout (120 s): this server sends the buyer's sign of life at most
+    // every 30 s, so only the eviction list can tell it within a tick.
+    let line = line(None, 300, |_| {}).await;
+    assert_eq!(position(&line.poll(250).await), 250, "asks Redis first");
+    line.tick().await;
+    assert!(
+        (250..=253).contains(&position(&line.poll(250).await)),
+        "then answered from the snapshot"
+    );
+    line.queue.evict(CONCERT, 250).await.unwrap();
+    line.tick().await;
+    assert_eq!(line.poll(250).await, QueueState::Expired);
+    // The others far back are still answered, and the one behind moved up.
+    line.poll(260).await;
+    line.tick().await;
+    assert!((259..=262).contains(&position(&line.poll(260).await)));
+}
