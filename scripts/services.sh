@@ -372,8 +372,24 @@ ensure_topic() {
 
 # Stops the instances this script started (by the pid files under $CACHE), for the
 # ports of the current URLs only. Services it did not start are never touched.
+# Stops the process a pid file names (if it still runs), waits up to 10 s for it to go,
+# and removes the file; the optional second argument prefixes the log line.
+stop_pidfile() {
+    local pidfile=$1 pid
+    pid=$(<"$pidfile")
+    if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+        log "${2:-}stopping pid $pid ($pidfile)"
+        kill "$pid"
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    rm -f "$pidfile"
+}
+
 stop_started() {
-    local pidfile pid
+    local pidfile
     parse_url "$REDIS_URL" 6379
     local r=$CACHE/redis-$U_PORT/redis.pid
     parse_url "$MYSQL_URL" 3306
@@ -383,16 +399,7 @@ stop_started() {
     local k=$CACHE/tansu-$U_PORT/tansu.pid
     for pidfile in "$r" "$m" "$k"; do
         [[ -s $pidfile ]] || continue
-        pid=$(<"$pidfile")
-        if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-            log "stopping pid $pid ($pidfile)"
-            kill "$pid"
-            for _ in $(seq 1 100); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-        fi
-        rm -f "$pidfile"
+        stop_pidfile "$pidfile"
     done
 }
 
@@ -428,19 +435,10 @@ cluster_recorded_ports() {
 
 # Stops the nodes this script started (pid files under $CLUSTER_DIR/<port>/).
 cluster_stop() {
-    local pidfile pid
+    local pidfile
     for pidfile in "$CLUSTER_DIR"/*/redis.pid; do
         [[ -s $pidfile ]] || continue
-        pid=$(<"$pidfile")
-        if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-            log "cluster: stopping pid $pid ($pidfile)"
-            kill "$pid"
-            for _ in $(seq 1 100); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-        fi
-        rm -f "$pidfile"
+        stop_pidfile "$pidfile" "cluster: "
     done
     rm -f "$CLUSTER_NODES_FILE"
 }

@@ -110,12 +110,13 @@ end
 -- outbox, 13, only to the scripts that append events, and not on Redis Cluster, where the
 -- global outbox is in another slot: `outbox` nil, no event), and the concert's hash tag.
 local function queue_keys()
+  local tag = string.sub(KEYS[1], 1, -6)
   return {meta = KEYS[1], line = KEYS[2], active = KEYS[3], active_seq = KEYS[4],
     entries = KEYS[5], bucket = KEYS[6], stats = KEYS[7], settings = KEYS[8], life = KEYS[9],
     pre = KEYS[10], gone = KEYS[11], events = KEYS[12], outbox = KEYS[13],
     -- Built here, in the concert's slot: the buyers evicted from the line lately.
-    evicted = string.sub(KEYS[1], 1, -6) .. ':q:evicted',
-    tag = string.sub(KEYS[1], 1, -6), concert = string.match(KEYS[1], '{c:(%d+)}')}
+    evicted = tag .. ':q:evicted',
+    tag = tag, concert = string.match(KEYS[1], '{c:(%d+)}')}
 end
 
 -- The queue settings in force: the concert's own (`q:settings`, written by the admin
