@@ -17,7 +17,8 @@
 # Redis is a redis-server of the script's own on a free loopback port (so its commandstats
 # count this server's calls only), nothing kept on disk; everything stops at the end.
 #
-# With --profile, each concert-queue run is also sampled by `perf record -e cpu-clock -g`
+# With --profile, each concert-queue run is also sampled by `perf record -e cpu-clock
+# --call-graph dwarf` at 299 Hz
 # (software clock: works where the CPU's counters are not exposed) and the server's hottest
 # functions, self and inclusive, are written to $OUT/profile-NAME.txt.
 #
@@ -111,7 +112,7 @@ poll() {
   local name="$1" url="$2" script="$3" pid="${4:-}" before after perf_pid=""
   before=$(redis_calls)
   if [ "$PROFILE" = 1 ] && [ -n "$pid" ]; then
-    perf record -q -e cpu-clock -F 499 -g -p "$pid" -o "$OUT/perf-$name.data" \
+    perf record -q -e cpu-clock -F 299 --call-graph dwarf,16384 -p "$pid" -o "$OUT/perf-$name.data" \
       -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &
     perf_pid=$!
   fi
