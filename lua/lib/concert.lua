@@ -51,8 +51,8 @@ end
 -- Appends one queue event to the outbox: type `queue.<kind>`, id `Q<concert>-<n>` (`n`
 -- counted in the concert's `q:life`, so consumers deduplicate by it), data the JSON of
 -- `fields` after eventId, type, concertId and atMs (docs/architecture.md, "Queue events").
--- No outbox (KEYS 13 not passed: on Redis Cluster, where the global outbox is in another
--- slot) appends nothing and counts nothing.
+-- The outbox is the concert's own stream (KEYS 13, in the concert's slot); a script invoked
+-- without it appends nothing and counts nothing.
 local function queue_event(outbox, life, concert, kind, now_ms, fields)
   if not outbox then
     return

@@ -107,8 +107,8 @@ local function next_entry(entries_key, line_key, now_us)
 end
 
 -- The queue keys, named, in the order src/store/keys.rs QueueKeys passes them (the
--- outbox, 13, only to the scripts that append events, and not on Redis Cluster, where the
--- global outbox is in another slot: `outbox` nil, no event), and the concert's hash tag.
+-- concert's outbox, 13, only to the scripts that append events; `outbox` nil elsewhere),
+-- and the concert's hash tag.
 local function queue_keys()
   local tag = string.sub(KEYS[1], 1, -6)
   return {meta = KEYS[1], line = KEYS[2], active = KEYS[3], active_seq = KEYS[4],

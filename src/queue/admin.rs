@@ -243,10 +243,7 @@ impl Queue {
             _ => (String::new(), String::new()),
         };
         let keys = self.store.keys.queue(concert_id);
-        let mut invocation = keys.invoke_with_outbox(
-            &self.store.scripts.configure_queue,
-            self.store.has_global_outbox(),
-        );
+        let mut invocation = keys.invoke_with_outbox(&self.store.scripts.configure_queue);
         self.settings.push_defaults(&mut invocation);
         invocation.arg(seed).arg(commitment);
         for (name, value) in change.pairs() {
@@ -292,7 +289,7 @@ impl Queue {
         let reply: Vec<String> = self
             .with_draw(concert_id, |draw| {
                 let mut invocation =
-                    keys.invoke_with_outbox(script, self.store.has_global_outbox());
+                    keys.invoke_with_outbox(script);
                 self.settings.push_defaults(&mut invocation);
                 invocation.arg(user_id);
                 push_draw(&mut invocation, draw, user_id);

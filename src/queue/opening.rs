@@ -38,10 +38,7 @@ impl Queue {
     /// One step of the concert's opening (it begins the opening when due).
     pub async fn open_step(&self, concert_id: u64, chunk: u64) -> Result<OpeningStep, QueueError> {
         let keys = self.store.keys.queue(concert_id);
-        let mut invocation = keys.invoke_with_outbox(
-            &self.store.scripts.open_prequeue,
-            self.store.has_global_outbox(),
-        );
+        let mut invocation = keys.invoke_with_outbox(&self.store.scripts.open_prequeue);
         self.settings.push_defaults(&mut invocation);
         invocation
             .arg(chunk)

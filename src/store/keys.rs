@@ -1,6 +1,11 @@
 //! Redis key names. Every key of one concert carries the hash tag `{c:<id>}`, so a
-//! concert's queue, seats and holds share one Redis Cluster slot; a wallet carries its
-//! user's tag `{u:<id>}`. lua/lib/booking.lua builds the concert keys below the same way.
+//! concert's queue, seats, holds and outbox share one Redis Cluster slot; a wallet carries
+//! its bucket's tag `{w:<user mod 64>}`, shared with the bucket's outbox and pending
+//! debits. lua/lib/booking.lua builds the concert keys below the same way.
+
+/// How many wallet buckets there are: a wallet lives under the tag `{w:<user mod this>}`,
+/// with the outbox stream its charges are appended to. Fixed: changing it moves wallets.
+pub const WALLET_BUCKETS: u64 = 64;
 
 /// Builds key names under one prefix (one per deployment, one per test).
 #[derive(Clone, Debug)]
@@ -41,7 +46,8 @@ pub struct QueueKeys {
     pub gone: String,
     /// list: queue events of joins and polls waiting for the next activation tick.
     pub events: String,
-    /// The outbox stream the ticker and the admin scripts append queue events to.
+    /// The concert's outbox stream, where the ticker and the admin scripts append queue
+    /// events (in the concert's slot).
     pub outbox: String,
 }
 
@@ -70,19 +76,11 @@ impl QueueKeys {
         invocation
     }
 
-    /// [`QueueKeys::invoke`] with the outbox as KEYS 13, for the scripts that append
-    /// queue events. Without `events` (a Redis Cluster, where the global outbox is in
-    /// another slot: [`crate::store::Store::has_global_outbox`]) no KEYS 13 is passed and
-    /// the script appends no queue event (lua/lib/concert.lua `queue_event`).
-    pub fn invoke_with_outbox<'s>(
-        &self,
-        script: &'s redis::Script,
-        events: bool,
-    ) -> redis::ScriptInvocation<'s> {
+    /// [`QueueKeys::invoke`] with the concert's outbox as KEYS 13, for the scripts that
+    /// append queue events.
+    pub fn invoke_with_outbox<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
         let mut invocation = self.invoke(script);
-        if events {
-            invocation.key(&self.outbox);
-        }
+        invocation.key(&self.outbox);
         invocation
     }
 }
@@ -306,24 +304,72 @@ impl Keys {
         format!("{}:u:{user_id}:holds", self.concert_tag(concert_id))
     }
 
-    /// hash: a user's `balance` and `ledgerSeq` (the ledger entry counter).
+    /// The bucket of `user_id`'s wallet (0 to [`WALLET_BUCKETS`] - 1).
+    pub fn wallet_bucket(user_id: u64) -> u64 {
+        user_id % WALLET_BUCKETS
+    }
+
+    /// `<prefix>:{w:<bucket>}`: the start of every key of one wallet bucket.
+    pub fn wallet_tag(&self, bucket: u64) -> String {
+        format!("{}:{{w:{bucket}}}", self.prefix)
+    }
+
+    /// hash: a user's `balance`, `ledgerSeq` (the ledger entry counter) and charge budget.
     pub fn wallet(&self, user_id: u64) -> String {
-        format!("{}:{{u:{user_id}}}:wallet", self.prefix)
+        format!(
+            "{}:wallet:{user_id}",
+            self.wallet_tag(Self::wallet_bucket(user_id))
+        )
+    }
+
+    /// hash: the debit of one payment attempt (`amount`, `ledgerId`, `balanceAfter`), or
+    /// its tombstone (`void`) when the sweeper abandoned the attempt first.
+    pub fn debit(&self, user_id: u64, reservation_id: &str, attempt: u64) -> String {
+        format!(
+            "{}:debit:{reservation_id}:{attempt}",
+            self.wallet_tag(Self::wallet_bucket(user_id))
+        )
     }
 
     /// The remembered answer to one `Idempotency-Key` of a charge.
     pub fn charge_idempotency(&self, user_id: u64, key: &str) -> String {
-        format!("{}:{{u:{user_id}}}:idem:{key}", self.prefix)
+        format!("{}:{key}", self.charge_idempotency_index(user_id))
     }
 
     /// sorted set Idempotency-Key -> when it was first used (ms): a user's remembered
     /// answers by age, so lua/charge_wallet.lua keeps at most a set number of them. It can
     /// never be a record's key: those add `:<key>` to it.
     pub fn charge_idempotency_index(&self, user_id: u64) -> String {
-        format!("{}:{{u:{user_id}}}:idem", self.prefix)
+        format!(
+            "{}:idem:{user_id}",
+            self.wallet_tag(Self::wallet_bucket(user_id))
+        )
     }
 
-    /// The outbox stream the flush worker drains (a global key).
+    /// stream: the outbox of one concert (its confirmed sales and queue events).
+    pub fn concert_outbox(&self, concert_id: u64) -> String {
+        format!("{}:outbox", self.concert_tag(concert_id))
+    }
+
+    /// stream: the outbox of one wallet bucket (its wallets' charges).
+    pub fn wallet_outbox(&self, bucket: u64) -> String {
+        format!("{}:outbox", self.wallet_tag(bucket))
+    }
+
+    /// Where the flush worker moves the entries of `stream` that kept failing, with the
+    /// reason: `<stream>:dead`, in the stream's slot.
+    pub fn dead_letters(stream: &str) -> String {
+        format!("{stream}:dead")
+    }
+
+    /// sorted set reservation id -> when its payment began (ms): the concert's payments
+    /// between their steps (lua/begin_payment.lua), for the sweeper to settle.
+    pub fn paying(&self, concert_id: u64) -> String {
+        format!("{}:paying", self.concert_tag(concert_id))
+    }
+
+    /// The global outbox stream of earlier releases (a key of its own slot): the flush
+    /// worker still drains it, nothing appends to it.
     pub fn outbox(&self) -> String {
         format!("{}:outbox", self.prefix)
     }
@@ -340,7 +386,17 @@ impl Keys {
 
     /// Where the flush worker moves outbox entries that kept failing, with the reason.
     pub fn outbox_dead(&self) -> String {
-        format!("{}:outbox:dead", self.prefix)
+        Self::dead_letters(&self.outbox())
+    }
+
+    /// Every outbox stream of this prefix, given the concerts (the set at
+    /// [`Keys::concerts`]): the global stream of earlier releases, each concert's, each
+    /// wallet bucket's. The flush worker drains them all.
+    pub fn outbox_streams(&self, concert_ids: impl IntoIterator<Item = u64>) -> Vec<String> {
+        std::iter::once(self.outbox())
+            .chain(concert_ids.into_iter().map(|id| self.concert_outbox(id)))
+            .chain((0..WALLET_BUCKETS).map(|bucket| self.wallet_outbox(bucket)))
+            .collect()
     }
 
     /// The keys lua/seat_map.lua takes for one schedule of one concert.
@@ -421,7 +477,7 @@ impl Keys {
             pre: format!("{tag}:q:pre"),
             gone: format!("{tag}:q:gone"),
             events: format!("{tag}:q:events"),
-            outbox: self.outbox(),
+            outbox: format!("{tag}:outbox"),
         }
     }
 }
@@ -449,7 +505,7 @@ mod tests {
         ] {
             assert!(key.starts_with("cq:{c:7}:"), "{key}");
         }
-        assert_eq!(q.outbox, "cq:outbox");
+        assert_eq!(q.outbox, "cq:{c:7}:outbox");
     }
 
     #[test]
@@ -472,6 +528,27 @@ mod tests {
         assert_eq!(s.seats, "cq:{c:7}:s:3:seats");
         assert_eq!(keys.reservation(7, "R7-1"), "cq:{c:7}:res:R7-1");
         assert_eq!(keys.user_holds(7, 42), "cq:{c:7}:u:42:holds");
-        assert_eq!(keys.wallet(42), "cq:{u:42}:wallet");
+        assert_eq!(keys.concert_outbox(7), "cq:{c:7}:outbox");
+        assert_eq!(keys.paying(7), "cq:{c:7}:paying");
+    }
+
+    #[test]
+    fn a_wallets_keys_share_its_buckets_tag() {
+        let keys = Keys::new("cq");
+        for key in [
+            keys.wallet(130),
+            keys.debit(130, "R7-1", 2),
+            keys.charge_idempotency(130, "order-1"),
+            keys.charge_idempotency_index(130),
+            keys.wallet_outbox(2),
+        ] {
+            assert!(key.starts_with("cq:{w:2}:"), "{key}");
+        }
+        assert_eq!(keys.wallet(130), "cq:{w:2}:wallet:130");
+        assert_eq!(Keys::dead_letters(&keys.wallet_outbox(2)), "cq:{w:2}:outbox:dead");
+        assert_eq!(keys.outbox_dead(), "cq:outbox:dead");
+        let streams = keys.outbox_streams([7, 9]);
+        assert_eq!(streams.len(), 3 + WALLET_BUCKETS as usize);
+        assert_eq!(&streams[..3], ["cq:outbox", "cq:{c:7}:outbox", "cq:{c:9}:outbox"]);
     }
 }

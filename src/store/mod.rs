@@ -157,13 +157,6 @@ impl Store {
         matches!(self.connection, Connection::Cluster(_))
     }
 
-    /// Whether the queue scripts append their events to the global outbox `P:outbox`: on
-    /// a single Redis. Not on a Redis Cluster, where it is in another slot than the
-    /// concert's: there they append none until the outbox is split per concert (issue 14).
-    pub fn has_global_outbox(&self) -> bool {
-        !self.is_cluster()
-    }
-
     /// Refuses, with 503 and a log line naming `what`, an operation whose script crosses
     /// slots (a payment, a wallet charge) when the store is a Redis Cluster: they become
     /// two single-slot steps in the next slice of issue 14 (docs/architecture.md).
