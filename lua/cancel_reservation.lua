@@ -13,6 +13,9 @@ end
 if r.status == 'CONFIRMED' then
   return redis.error_reply('ALREADY_CONFIRMED the reservation is already paid')
 end
+if r.status == 'PAYING' then
+  return redis.error_reply('PAYMENT_IN_PROGRESS a payment of this reservation is under way')
+end
 if r.status ~= 'HELD' then
   return 0
 end

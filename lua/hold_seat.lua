@@ -36,6 +36,10 @@ if previous then
     end
     return redis.error_reply('SEAT_UNAVAILABLE seat is held')
   end
+  -- A payment under way locks its seat even past the lock's time (the sweeper settles it).
+  if redis.call('HGET', reservation_key(tag, previous), 'status') == 'PAYING' then
+    return redis.error_reply('SEAT_UNAVAILABLE seat is held')
+  end
 end
 -- Live holds on this schedule are at most the live holds in the concert: count them one by
 -- one only when the concert-wide count reaches the limit.

@@ -252,6 +252,11 @@ pub struct Config {
     /// Idempotency-Key answers kept per user; a new key beyond evicts the oldest.
     #[arg(long, env = "IDEMPOTENCY_KEYS_PER_USER", default_value_t = 100)]
     pub idempotency_keys_per_user: u32,
+    /// How payments run: `auto` (one script on a single Redis, three steps on a Redis
+    /// Cluster, where the wallet and the seat live in different slots) or `steps` (three
+    /// steps everywhere; to exercise them on a single Redis).
+    #[arg(long, env = "PAYMENT_STEPS", default_value_t = PaymentSteps::Auto)]
+    pub payment_steps: PaymentSteps,
     /// How often the background sweeper ends lapsed holds, in milliseconds (an
     /// optimisation only).
     #[arg(long = "hold-sweep-ms", env = "HOLD_SWEEP_MS", default_value = "1000", value_parser = millis)]
@@ -461,6 +466,25 @@ pub fn name_values_by_env(command: clap::Command) -> clap::Command {
         Some(name) => arg.value_name(name),
         None => arg,
     })
+}
+
+/// How payments run (`PAYMENT_STEPS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaymentSteps {
+    /// One script on a single Redis, three steps on a Redis Cluster.
+    #[default]
+    Auto,
+    /// Three steps, whatever the topology.
+    Steps,
+}
+
+impl std::fmt::Display for PaymentSteps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PaymentSteps::Auto => "auto",
+            PaymentSteps::Steps => "steps",
+        })
+    }
 }
 
 /// How log lines are written.

@@ -79,6 +79,7 @@ impl RedisFixture {
                 // The charge bench charges one wallet again and again: no budget.
                 charges_per_user_per_min: 0,
                 idempotency_keys_per_user: 100,
+                payment_in_steps: false,
             },
         );
         let fixture = RedisFixture {

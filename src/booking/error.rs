@@ -24,6 +24,14 @@ pub enum BookingError {
     NotHeld,
     #[error("insufficient balance")]
     InsufficientBalance,
+    /// Another request's payment of this reservation is between its steps (Redis
+    /// Cluster): it ends within moments, confirmed or HELD again.
+    #[error("a payment of this reservation is under way")]
+    PaymentInProgress,
+    /// A payment attempt the sweeper abandoned first (lua/void_debit.lua); the payment
+    /// code begins a new one, so no client sees it.
+    #[error("the payment attempt was abandoned")]
+    PaymentAbandoned,
     #[error("amount must be between 1 and {max}")]
     InvalidAmount { max: u64 },
     #[error("the Idempotency-Key was already used with another request")]
@@ -55,6 +63,8 @@ impl BookingError {
         ("ALREADY_CONFIRMED", BookingError::AlreadyConfirmed),
         ("NOT_HELD", BookingError::NotHeld),
         ("INSUFFICIENT_BALANCE", BookingError::InsufficientBalance),
+        ("PAYMENT_IN_PROGRESS", BookingError::PaymentInProgress),
+        ("PAYMENT_ABANDONED", BookingError::PaymentAbandoned),
         ("IDEMPOTENCY_CONFLICT", BookingError::IdempotencyConflict),
         ("BALANCE_LIMIT", BookingError::BalanceLimit),
         ("TOKEN_NOT_ACTIVE", BookingError::TokenNotActive),

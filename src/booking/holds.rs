@@ -242,10 +242,12 @@ impl Booking {
 
 impl Reservation {
     /// The reservation a record stands for at `now_ms`: a HELD record whose time ran out
-    /// reads EXPIRED.
+    /// reads EXPIRED; a PAYING one (a payment between its steps) reads HELD, its seat
+    /// locked whatever its time.
     fn from_record(record: ReservationRecord, now_ms: u64) -> Option<Reservation> {
         let status = match record.status.as_str() {
             "HELD" if record.expires_ms > now_ms => ReservationStatus::Held,
+            "PAYING" => ReservationStatus::Held,
             "HELD" | "EXPIRED" => ReservationStatus::Expired,
             "CONFIRMED" => ReservationStatus::Confirmed,
             "CANCELLED" => ReservationStatus::Cancelled,

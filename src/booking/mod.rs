@@ -4,7 +4,7 @@
 
 mod error;
 mod holds;
-mod payment;
+pub mod payment;
 mod ranking;
 pub mod record;
 pub mod reservation_id;
@@ -20,7 +20,7 @@ use crate::store::Store;
 pub use error::BookingError;
 
 pub use holds::{Hold, Reservation, ReservationStatus, Seat, SeatStatus};
-pub use payment::Payment;
+pub use payment::{Begun, Debit, Payment, Settled, PAYING_GRACE};
 pub use ranking::{RankBy, RankEntry};
 pub use wallet::Charge;
 
@@ -38,6 +38,8 @@ pub struct BookingSettings {
     pub charges_per_user_per_min: u32,
     /// Idempotency-Key answers kept per user (the oldest evicted beyond).
     pub idempotency_keys_per_user: u32,
+    /// Payments in three steps even on a single Redis (they always are on a cluster).
+    pub payment_in_steps: bool,
 }
 
 impl BookingSettings {
@@ -48,6 +50,7 @@ impl BookingSettings {
             charge_max: config.charge_max,
             charges_per_user_per_min: config.charges_per_user_per_min,
             idempotency_keys_per_user: config.idempotency_keys_per_user,
+            payment_in_steps: config.payment_steps == crate::config::PaymentSteps::Steps,
         }
     }
 }

@@ -14,7 +14,8 @@ pub struct ReservationRecord {
     pub schedule_id: u64,
     pub seat_no: u64,
     pub price: u64,
-    /// `HELD`, `CONFIRMED`, `CANCELLED` or `EXPIRED`, as the scripts write it.
+    /// `HELD`, `PAYING` (a payment between its steps), `CONFIRMED`, `CANCELLED` or `EXPIRED`,
+    /// as the scripts write it.
     pub status: String,
     pub held_at_ms: u64,
     pub expires_ms: u64,

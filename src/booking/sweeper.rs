@@ -1,6 +1,8 @@
 //! The hold sweeper: every `HOLD_SWEEP_MS` it ends lapsed holds as EXPIRED, every concert
 //! in one round trip (as `SCRIPT_FANOUT` says). An optimisation only (it keeps the hold
-//! sets short); every script already treats a lapsed hold as gone.
+//! sets short); every script already treats a lapsed hold as gone. It also settles the
+//! payments in steps a crash left PAYING for longer than `PAYING_GRACE` (that part is no
+//! optimisation: it is what finishes them).
 
 use std::sync::Arc;
 
@@ -80,6 +82,26 @@ impl HoldSweeper {
             )
             .await?;
         let mut first_error = None;
+        for &concert_id in &concerts {
+            match booking
+                .settle_stuck_payments(concert_id, super::payment::PAYING_GRACE)
+                .await
+            {
+                Ok(settled) => {
+                    for (reservation_id, outcome) in settled {
+                        tracing::warn!(%reservation_id, ?outcome, "settled a payment a crash left under way");
+                        let label = match outcome {
+                            super::payment::Settled::Confirmed => "confirmed",
+                            super::payment::Settled::Abandoned => "abandoned",
+                            super::payment::Settled::Nothing => "nothing",
+                        };
+                        metrics::counter!("payments_settled_total", "outcome" => label)
+                            .increment(1);
+                    }
+                }
+                Err(err) => first_error = first_error.or(Some(err)),
+            }
+        }
         for outcome in outcomes {
             match outcome {
                 Ok(released) if released > 0 => {

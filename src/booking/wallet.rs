@@ -45,8 +45,6 @@ impl Booking {
         if let Some(key) = idempotency_key {
             check_idempotency_key(key)?;
         }
-        // The wallet's slot and the global outbox's: not one script on a cluster (yet).
-        self.store.require_single_node("wallet charges are")?;
         let mut invocation = self
             .store
             .keys

@@ -1,7 +1,7 @@
 //! `concert-queue restore`: rebuilds Redis from MySQL after Redis lost its data. It writes
 //! the catalog (as `seed` does), every flushed confirmed reservation (its record and its
-//! SOLD seat), each concert's reservation counter, the sales and sold-out rankings, and
-//! every wallet (balance, ledger counter, the idempotency answers of the last 24 hours).
+//! SOLD seat), each concert's reservation counter, each schedule's first sale and sell-out
+//! (what the rankings are computed from), and every wallet (balance, ledger counter, the idempotency answers of the last 24 hours).
 //! It refuses to run over a Redis that still holds live state under the prefix, or while
 //! any server or flush worker is alive (their heartbeats); while it runs, its maintenance
 //! marker makes servers and workers that start meanwhile refuse writes.
@@ -61,45 +61,32 @@ fn sequence_of(id: &str) -> Option<u64> {
     id.rsplit_once('-')?.1.parse().ok()
 }
 
-/// Refuses when anything but an empty outbox (a worker started before the restore
-/// recreates it) exists under the prefix.
+/// Refuses when anything but empty outbox streams (a worker started before the restore
+/// creates them) exists under the prefix (on every master of a Redis Cluster).
 async fn ensure_empty(store: &Store) -> anyhow::Result<()> {
     let pattern = format!("{}:*", store.keys.prefix());
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = store
-            .query(
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000),
-            )
-            .await
-            .context("scanning Redis for live state")?;
-        for key in keys {
-            if key == store.keys.maintenance() {
+    let found = store
+        .scan_keys(&pattern)
+        .await
+        .context("scanning Redis for live state")?;
+    for key in found {
+        if key == store.keys.maintenance() {
+            continue;
+        }
+        if key.ends_with(":outbox") {
+            let len: u64 = store
+                .query(redis::cmd("XLEN").arg(&key))
+                .await
+                .context("reading an outbox's length")?;
+            if len == 0 {
                 continue;
             }
-            if key == store.keys.outbox() {
-                let len: u64 = store
-                    .query(redis::cmd("XLEN").arg(&key))
-                    .await
-                    .context("reading the outbox length")?;
-                if len == 0 {
-                    continue;
-                }
-            }
-            bail!(
-                "Redis still holds live state under {pattern} (found {key}); restore only rebuilds a Redis that lost its data"
-            );
         }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
+        bail!(
+            "Redis still holds live state under {pattern} (found {key}); restore only rebuilds a Redis that lost its data"
+        );
     }
+    Ok(())
 }
 
 /// The catalog as MySQL has it.
@@ -236,8 +223,9 @@ async fn send(store: &Store, pipe: &mut redis::Pipeline) -> anyhow::Result<()> {
     if pipe.is_empty() {
         return Ok(());
     }
-    let _: () = store
-        .pipeline(pipe)
+    // One pipeline on a single Redis; on a Redis Cluster each command to its slot's owner.
+    store
+        .write_all(pipe.cmd_iter().cloned().collect())
         .await
         .context("writing restored state to Redis")?;
     *pipe = redis::pipe();
@@ -246,10 +234,6 @@ async fn send(store: &Store, pipe: &mut redis::Pipeline) -> anyhow::Result<()> {
 
 /// Rebuilds the Redis state of `store`'s prefix from MySQL; see the module docs.
 pub async fn restore(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Restored> {
-    if store.is_cluster() {
-        // It writes wallets, reservations and the outbox in pipelines that cross slots.
-        bail!("restore is not yet supported on Redis Cluster (REDIS_CLUSTER_NODES); restore changed nothing");
-    }
     ensure_nobody_alive(store).await?;
     if !presence::begin_maintenance(store).await? {
         bail!(
@@ -322,7 +306,7 @@ async fn rebuild(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Rest
         ..Restored::default()
     };
 
-    // Reservations, sold seats, counters, rankings.
+    // Reservations, sold seats, counters, sale times.
     let seat_count: HashMap<u64, usize> = catalog
         .concerts
         .iter()
@@ -331,7 +315,6 @@ async fn rebuild(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Rest
         .collect();
     let mut pipe = redis::pipe();
     let mut last_seq: HashMap<u64, u64> = HashMap::new();
-    let mut sales: HashMap<u64, u64> = HashMap::new();
     // schedule -> (concert, sold, first sale ms, last sale ms)
     let mut schedules: BTreeMap<u64, (u64, usize, u64, u64)> = BTreeMap::new();
     for r in &reservations {
@@ -369,7 +352,6 @@ async fn rebuild(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Rest
             let seq = last_seq.entry(r.concert_id).or_default();
             *seq = (*seq).max(n);
         }
-        *sales.entry(r.concert_id).or_default() += 1;
         let s = schedules
             .entry(r.schedule_id)
             .or_insert((r.concert_id, 0, u64::MAX, 0));
@@ -380,9 +362,6 @@ async fn rebuild(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Rest
     for (concert, seq) in last_seq {
         pipe.set(keys.reservation_seq(concert), seq).ignore();
     }
-    for (concert, count) in sales {
-        pipe.zadd(keys.ranking_sales(), concert, count).ignore();
-    }
     for (schedule, (concert, sold, first, last)) in schedules {
         pipe.hset(keys.schedule(concert, schedule).info, "firstSaleMs", first)
             .ignore();
@@ -391,8 +370,6 @@ async fn rebuild(store: &Store, pool: &mysql_async::Pool) -> anyhow::Result<Rest
             .is_some_and(|&n| n > 0 && sold >= n)
         {
             pipe.hset(keys.schedule(concert, schedule).info, "soldOutMs", last)
-                .ignore();
-            pipe.zadd(keys.ranking_soldout(), schedule, last - first)
                 .ignore();
             restored.sold_out_schedules += 1;
         }

@@ -58,6 +58,8 @@ pub enum ApiError {
     NotHeld,
     #[error("insufficient balance")]
     InsufficientBalance,
+    #[error("a payment of this reservation is under way; retry in a moment")]
+    PaymentInProgress,
     #[error("amount must be between 1 and {max}")]
     InvalidAmount { max: u64 },
     #[error("the Idempotency-Key was already used with another request")]
@@ -102,7 +104,9 @@ impl ApiError {
             InvalidToken | Unauthenticated | AdminUnauthenticated => StatusCode::UNAUTHORIZED,
             TokenNotActive | Forbidden => StatusCode::FORBIDDEN,
             SeatUnavailable | HoldLimit | HoldExpired | AlreadyConfirmed | NotHeld
-            | IdempotencyConflict | BalanceLimit | SoldOut | NotOpened => StatusCode::CONFLICT,
+            | IdempotencyConflict | BalanceLimit | SoldOut | NotOpened | PaymentInProgress => {
+                StatusCode::CONFLICT
+            }
             InsufficientBalance => StatusCode::PAYMENT_REQUIRED,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -133,6 +137,7 @@ impl ApiError {
             AlreadyConfirmed => "ALREADY_CONFIRMED",
             NotHeld => "NOT_HELD",
             InsufficientBalance => "INSUFFICIENT_BALANCE",
+            PaymentInProgress => "PAYMENT_IN_PROGRESS",
             InvalidAmount { .. } => "INVALID_AMOUNT",
             IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             BalanceLimit => "BALANCE_LIMIT",
@@ -197,6 +202,8 @@ impl From<BookingError> for ApiError {
             B::AlreadyConfirmed => ApiError::AlreadyConfirmed,
             B::NotHeld => ApiError::NotHeld,
             B::InsufficientBalance => ApiError::InsufficientBalance,
+            B::PaymentInProgress => ApiError::PaymentInProgress,
+            B::PaymentAbandoned => ApiError::Internal(anyhow::anyhow!("{err}")),
             B::InvalidAmount { max } => ApiError::InvalidAmount { max },
             B::IdempotencyConflict => ApiError::IdempotencyConflict,
             B::InvalidIdempotencyKey { .. } => ApiError::BadRequest(err.to_string()),
@@ -228,7 +235,12 @@ mod tests {
             assert_eq!(ApiError::from(err.clone()).code(), *code);
         }
         for (code, err) in BookingError::SCRIPT_CODES {
-            assert_eq!(ApiError::from(err.clone()).code(), *code);
+            let expected = match *code {
+                // Handled by the payment code (a new attempt); never a client's answer.
+                "PAYMENT_ABANDONED" => "INTERNAL",
+                code => code,
+            };
+            assert_eq!(ApiError::from(err.clone()).code(), expected);
         }
     }
 

@@ -288,8 +288,7 @@ impl Queue {
         let script = &self.store.scripts.evict_buyer;
         let reply: Vec<String> = self
             .with_draw(concert_id, |draw| {
-                let mut invocation =
-                    keys.invoke_with_outbox(script);
+                let mut invocation = keys.invoke_with_outbox(script);
                 self.settings.push_defaults(&mut invocation);
                 invocation.arg(user_id);
                 push_draw(&mut invocation, draw, user_id);

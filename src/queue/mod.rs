@@ -396,8 +396,7 @@ impl Queue {
 
     /// The activate script's invocation for one concert's queue keys.
     fn activation(&self, keys: &QueueKeys) -> redis::ScriptInvocation<'_> {
-        let mut invocation =
-            keys.invoke_with_outbox(&self.store.scripts.activate);
+        let mut invocation = keys.invoke_with_outbox(&self.store.scripts.activate);
         self.settings.push_defaults(&mut invocation);
         invocation
             .arg(ACTIVATION_BATCH)

@@ -151,42 +151,88 @@ impl HoldKeys {
     }
 }
 
-/// The keys of lua/pay_reservation.lua, in its header's order (KEYS 1 to 9).
+/// The keys of a payment: lua/pay_reservation.lua (one step) and the concert's side of a
+/// payment in steps (lua/begin_payment.lua, lua/confirm_payment.lua,
+/// lua/abort_payment.lua), each taking them in its header's order.
 #[derive(Clone, Debug)]
 pub struct PaymentKeys {
     pub reservation: String,
     pub active: String,
     pub active_seq: String,
+    /// The wallet (in its bucket's slot: only the one-step payment takes it with the rest).
     pub wallet: String,
+    /// The concert's outbox.
     pub outbox: String,
-    pub ranking_sales: String,
-    pub ranking_soldout: String,
     pub user_holds: String,
     /// The queue's `q:life`, where the last seat's payment closes the queue.
     pub life: String,
+    /// The concert's payments between their steps.
+    pub paying: String,
 }
 
 impl PaymentKeys {
-    pub fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+    fn invoke_with<'s>(script: &'s redis::Script, keys: &[&String]) -> redis::ScriptInvocation<'s> {
         let mut invocation = script.prepare_invoke();
-        for key in [
-            &self.reservation,
-            &self.active,
-            &self.active_seq,
-            &self.wallet,
-            &self.outbox,
-            &self.ranking_sales,
-            &self.ranking_soldout,
-            &self.user_holds,
-            &self.life,
-        ] {
-            invocation.key(key);
+        for key in keys {
+            invocation.key(*key);
         }
         invocation
     }
+
+    /// lua/pay_reservation.lua: KEYS 1 to 7.
+    pub fn invoke_one_step<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        Self::invoke_with(
+            script,
+            &[
+                &self.reservation,
+                &self.active,
+                &self.active_seq,
+                &self.wallet,
+                &self.outbox,
+                &self.user_holds,
+                &self.life,
+            ],
+        )
+    }
+
+    /// lua/begin_payment.lua: KEYS 1 to 5.
+    pub fn invoke_begin<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        Self::invoke_with(
+            script,
+            &[
+                &self.reservation,
+                &self.active,
+                &self.active_seq,
+                &self.paying,
+                &self.user_holds,
+            ],
+        )
+    }
+
+    /// lua/confirm_payment.lua: KEYS 1 to 7.
+    pub fn invoke_confirm<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        Self::invoke_with(
+            script,
+            &[
+                &self.reservation,
+                &self.active,
+                &self.active_seq,
+                &self.outbox,
+                &self.user_holds,
+                &self.life,
+                &self.paying,
+            ],
+        )
+    }
+
+    /// lua/abort_payment.lua: KEYS 1 to 3.
+    pub fn invoke_abort<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        Self::invoke_with(script, &[&self.reservation, &self.paying, &self.user_holds])
+    }
 }
 
-/// The keys of lua/charge_wallet.lua, in its header's order: 1 the wallet, 2 the outbox,
+/// The keys of lua/charge_wallet.lua, in its header's order: 1 the wallet, 2 its bucket's
+/// outbox,
 /// then, only when the charge carries a key, 3 its idempotency record and 4 the user's
 /// index of them.
 #[derive(Clone, Debug)]
@@ -374,16 +420,6 @@ impl Keys {
         format!("{}:outbox", self.prefix)
     }
 
-    /// sorted set concertId -> confirmed reservations.
-    pub fn ranking_sales(&self) -> String {
-        format!("{}:ranking:sales", self.prefix)
-    }
-
-    /// sorted set scheduleId -> ms from its first sale to its last seat.
-    pub fn ranking_soldout(&self) -> String {
-        format!("{}:ranking:soldout", self.prefix)
-    }
-
     /// Where the flush worker moves outbox entries that kept failing, with the reason.
     pub fn outbox_dead(&self) -> String {
         Self::dead_letters(&self.outbox())
@@ -422,7 +458,7 @@ impl Keys {
         }
     }
 
-    /// The keys lua/pay_reservation.lua takes for `user_id` paying `reservation_id`.
+    /// The keys of `user_id` paying `reservation_id`, in one step or in steps.
     pub fn payment(&self, concert_id: u64, reservation_id: &str, user_id: u64) -> PaymentKeys {
         let queue = self.queue(concert_id);
         PaymentKeys {
@@ -430,11 +466,10 @@ impl Keys {
             active: queue.active,
             active_seq: queue.active_seq,
             wallet: self.wallet(user_id),
-            outbox: self.outbox(),
-            ranking_sales: self.ranking_sales(),
-            ranking_soldout: self.ranking_soldout(),
+            outbox: queue.outbox,
             user_holds: self.user_holds(concert_id, user_id),
             life: queue.life,
+            paying: self.paying(concert_id),
         }
     }
 
@@ -442,7 +477,7 @@ impl Keys {
     pub fn charge(&self, user_id: u64, idempotency_key: Option<&str>) -> ChargeKeys {
         ChargeKeys {
             wallet: self.wallet(user_id),
-            outbox: self.outbox(),
+            outbox: self.wallet_outbox(Self::wallet_bucket(user_id)),
             idempotency: idempotency_key.map(|key| {
                 (
                     self.charge_idempotency(user_id, key),
@@ -545,10 +580,16 @@ mod tests {
             assert!(key.starts_with("cq:{w:2}:"), "{key}");
         }
         assert_eq!(keys.wallet(130), "cq:{w:2}:wallet:130");
-        assert_eq!(Keys::dead_letters(&keys.wallet_outbox(2)), "cq:{w:2}:outbox:dead");
+        assert_eq!(
+            Keys::dead_letters(&keys.wallet_outbox(2)),
+            "cq:{w:2}:outbox:dead"
+        );
         assert_eq!(keys.outbox_dead(), "cq:outbox:dead");
         let streams = keys.outbox_streams([7, 9]);
         assert_eq!(streams.len(), 3 + WALLET_BUCKETS as usize);
-        assert_eq!(&streams[..3], ["cq:outbox", "cq:{c:7}:outbox", "cq:{c:9}:outbox"]);
+        assert_eq!(
+            &streams[..3],
+            ["cq:outbox", "cq:{c:7}:outbox", "cq:{c:9}:outbox"]
+        );
     }
 }

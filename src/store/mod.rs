@@ -157,19 +157,6 @@ impl Store {
         matches!(self.connection, Connection::Cluster(_))
     }
 
-    /// Refuses, with 503 and a log line naming `what`, an operation whose script crosses
-    /// slots (a payment, a wallet charge) when the store is a Redis Cluster: they become
-    /// two single-slot steps in the next slice of issue 14 (docs/architecture.md).
-    pub fn require_single_node(&self, what: &str) -> Result<(), StoreError> {
-        if !self.is_cluster() {
-            return Ok(());
-        }
-        tracing::warn!("{what} not yet supported on Redis Cluster: refused with 503");
-        Err(StoreError::Unavailable(format!(
-            "{what} not yet supported on Redis Cluster"
-        )))
-    }
-
     /// Bounds one Redis round trip by the configured timeout.
     async fn bounded<T>(
         &self,

@@ -50,6 +50,11 @@ pub struct Scripts {
     pub hold_seat: Script,
     pub cancel_reservation: Script,
     pub pay_reservation: Script,
+    pub begin_payment: Script,
+    pub debit_wallet: Script,
+    pub confirm_payment: Script,
+    pub abort_payment: Script,
+    pub void_debit: Script,
     pub charge_wallet: Script,
     pub release_lapsed_holds: Script,
 }
@@ -70,6 +75,11 @@ impl Scripts {
             hold_seat: booking_script!("hold_seat.lua"),
             cancel_reservation: booking_script!("cancel_reservation.lua"),
             pay_reservation: booking_script!("pay_reservation.lua"),
+            begin_payment: booking_script!("begin_payment.lua"),
+            debit_wallet: booking_script!("debit_wallet.lua"),
+            confirm_payment: booking_script!("confirm_payment.lua"),
+            abort_payment: booking_script!("abort_payment.lua"),
+            void_debit: booking_script!("void_debit.lua"),
             charge_wallet: booking_script!("charge_wallet.lua"),
             release_lapsed_holds: booking_script!("release_lapsed_holds.lua"),
         }
@@ -79,7 +89,7 @@ impl Scripts {
 impl Scripts {
     /// Every script with its name (its file under lua/, without `.lua`), so tools can map
     /// an EVALSHA's hash back to the script it runs.
-    pub fn named(&self) -> [(&'static str, &Script); 15] {
+    pub fn named(&self) -> [(&'static str, &Script); 20] {
         [
             ("issue_token", &self.issue_token),
             ("queue_status", &self.queue_status),
@@ -94,6 +104,11 @@ impl Scripts {
             ("hold_seat", &self.hold_seat),
             ("cancel_reservation", &self.cancel_reservation),
             ("pay_reservation", &self.pay_reservation),
+            ("begin_payment", &self.begin_payment),
+            ("debit_wallet", &self.debit_wallet),
+            ("confirm_payment", &self.confirm_payment),
+            ("abort_payment", &self.abort_payment),
+            ("void_debit", &self.void_debit),
             ("charge_wallet", &self.charge_wallet),
             ("release_lapsed_holds", &self.release_lapsed_holds),
         ]

@@ -15,4 +15,5 @@ mod model;
 mod payment;
 mod refusals;
 mod seed;
+mod steps;
 mod wallet;

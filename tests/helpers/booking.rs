@@ -215,19 +215,26 @@ impl TestServer {
         entries
     }
 
-    /// Every outbox entry as (type, id, data), the queue events included.
+    /// Every outbox entry as (type, id, data), the queue events included: the entries of
+    /// every outbox stream of this prefix (each concert's, each wallet bucket's, the
+    /// global one of earlier releases), in the order of their stream ids.
     pub async fn outbox_with_queue_events(&self) -> Vec<(String, String, Value)> {
-        let mut conn = self.redis().await;
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(self.keys().outbox())
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        reply
-            .ids
-            .iter()
+        let store = self.store().await;
+        let concerts = store.concert_ids().await.unwrap();
+        let mut all = Vec::new();
+        for stream in store.keys.outbox_streams(concerts) {
+            let reply: redis::streams::StreamRangeReply = store
+                .query(redis::cmd("XRANGE").arg(&stream).arg("-").arg("+"))
+                .await
+                .unwrap();
+            all.extend(reply.ids);
+        }
+        let position = |id: &str| -> (u64, u64) {
+            let (ms, seq) = id.split_once('-').unwrap();
+            (ms.parse().unwrap(), seq.parse().unwrap())
+        };
+        all.sort_by_key(|entry| position(&entry.id));
+        all.iter()
             .map(|entry| {
                 let field = |name: &str| -> String { entry.get(name).unwrap() };
                 (

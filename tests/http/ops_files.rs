@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
-const PREFIXES: [&str; 7] = [
+const PREFIXES: [&str; 8] = [
     "http_",
+    "payments_",
     "queue_",
     "outbox_",
     "holds_",
