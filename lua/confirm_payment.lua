@@ -2,7 +2,9 @@
 -- reservation whose attempt's debit is done (lua/debit_wallet.lua), as a one-step payment
 -- would: SOLD, CONFIRMED, the concert's outbox, the token's end, the queue closed by the
 -- last seat. It checks no token and no expiry: the money was taken while both held, and a
--- PAYING seat is locked. Confirming again answers the first confirmation.
+-- PAYING seat is locked. The sale is dated when the payment began (step 1: when its checks
+-- passed and its seat was locked). Confirming again answers the first confirmation; the
+-- record then reads as a one-step payment's (no attempt fields).
 -- KEYS: 1 reservation, 2 q:active, 3 q:active_seq, 4 the concert's outbox, 5 user holds,
 --       6 q:life, 7 the concert's paying set
 -- ARGV: 1 tag, 2 reservation id, 3 concert, 4 attempt, 5 ledger id, 6 balance after
@@ -26,8 +28,9 @@ if r.status ~= 'PAYING' or redis.call('HGET', res, 'payAttempt') ~= attempt then
 end
 
 local now_ms = redis_clock()
+local paid_ms = tonumber(redis.call('HGET', res, 'payingSinceMs')) or now_ms
 redis.call('ZREM', paying, id)
-redis.call('HDEL', res, 'payingSinceMs')
+redis.call('HDEL', res, 'payingSinceMs', 'payAttempt')
 local payment_id, token_ended = sell_seat(tag, id, r, concert, ledger_id, balance_after,
-  now_ms, k)
+  paid_ms, now_ms, k)
 return {1, payment_id, r.price, balance_after, token_ended}

@@ -34,5 +34,5 @@ end
 
 local ledger_id, balance_after = take_from_wallet(wallet, user, r.price)
 local payment_id, token_ended = sell_seat(tag, id, r, concert, ledger_id, balance_after,
-  now_ms, k)
+  now_ms, now_ms, k)
 return {1, payment_id, r.price, balance_after, token_ended}

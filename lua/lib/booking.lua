@@ -135,9 +135,11 @@ end
 -- Sells the seat of reservation `id` (HELD or PAYING), paid by ledger entry `ledger_id`:
 -- the seat becomes SOLD, the record CONFIRMED, the schedule's first sale and sell-out are
 -- noted (the concert's last seat closes its queue), the sale goes to the concert's outbox,
--- and the token ends when the buyer has no other live hold in this concert. Returns the
--- payment id and whether the token ended.
-local function sell_seat(tag, id, r, concert, ledger_id, balance_after, now_ms, k)
+-- and the token ends when the buyer has no other live hold in this concert. `paid_ms` is
+-- when the payment was accepted (its checks passed and the seat was its buyer's): the
+-- record's and the event's confirmation time. Returns the payment id and whether the token
+-- ended.
+local function sell_seat(tag, id, r, concert, ledger_id, balance_after, paid_ms, now_ms, k)
   local payment_id = payment_id_of(id)
   local held = schedule_key(tag, r.schedule, 'held')
   if redis.call('HGET', held, r.seat) == id then
@@ -161,13 +163,13 @@ local function sell_seat(tag, id, r, concert, ledger_id, balance_after, now_ms, 
     end
   end
 
-  record_payment(reservation_key(tag, id), payment_id, ledger_id, balance_after, now_ms)
+  record_payment(reservation_key(tag, id), payment_id, ledger_id, balance_after, paid_ms)
   redis.call('XADD', k.outbox, '*', 'type', 'reservation.confirmed', 'id', id, 'data',
     json_object({
       'reservationId', id, 'paymentId', payment_id, 'userId', tonumber(r.user),
       'concertId', tonumber(concert), 'scheduleId', tonumber(r.schedule),
       'seatNo', tonumber(r.seat), 'amount', r.price, 'balanceAfter', balance_after,
-      'ledgerId', ledger_id, 'confirmedAtMs', now_ms}))
+      'ledgerId', ledger_id, 'confirmedAtMs', paid_ms}))
 
   if redis.call('ZCOUNT', k.user_holds, '(' .. int(now_ms), '+inf') == 0 then
     redis.call('ZREM', k.active, r.user)
