@@ -6,6 +6,7 @@ mod helpers;
 
 mod catalog;
 mod cluster;
+mod cluster_faults;
 mod concurrency;
 mod faults;
 mod garbage;
