@@ -184,7 +184,7 @@ async fn a_master_killed_under_bookings_loses_no_sale_and_no_money() {
             .unwrap();
     }
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     eprintln!(
         "failover: service back {:.1} s after the kill; answers {:?}; {} payments ({} before the kill)",
         back_after.as_secs_f64(),
