@@ -83,12 +83,12 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
     }
     // user 42 has charged with an Idempotency-Key: its answer is remembered (24 h), and
     // the key is in the user's index of keys by first use.
-    pipe.zadd(format!("{p}:{{u:42}}:idem"), "order-1", t0)
+    pipe.zadd(env.keys.charge_idempotency_index(42), "order-1", t0)
         .ignore();
-    pipe.pexpire(format!("{p}:{{u:42}}:idem"), 86_400_000)
+    pipe.pexpire(env.keys.charge_idempotency_index(42), 86_400_000)
         .ignore();
     pipe.hset_multiple(
-        format!("{p}:{{u:42}}:idem:order-1"),
+        env.keys.charge_idempotency(42, "order-1"),
         &[
             ("amount", "500000"),
             ("balance", "500000"),
@@ -96,7 +96,7 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
         ],
     )
     .ignore();
-    pipe.pexpire(format!("{p}:{{u:42}}:idem:order-1"), 86_400_000)
+    pipe.pexpire(env.keys.charge_idempotency(42, "order-1"), 86_400_000)
         .ignore();
     // (reservation, user, schedule, seat, ledger, balance after, confirmed at)
     let payments = [
@@ -158,15 +158,13 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
         .ignore();
     pipe.hset(format!("{p}:{{c:1}}:s:12:info"), "firstSaleMs", t0 + 40)
         .ignore();
-    pipe.zadd(format!("{p}:ranking:sales"), 1, 4).ignore();
-    pipe.zadd(format!("{p}:ranking:soldout"), 11, 20).ignore();
     pipe.hset_multiple(
-        format!("{p}:{{u:42}}:wallet"),
+        env.keys.wallet(42),
         &[("balance", 300_000), ("ledgerSeq", 3)],
     )
     .ignore();
     pipe.hset_multiple(
-        format!("{p}:{{u:43}}:wallet"),
+        env.keys.wallet(43),
         &[("balance", 100_000), ("ledgerSeq", 3)],
     )
     .ignore();
@@ -191,7 +189,7 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
     let after = snapshot(&env).await;
     assert_eq!(before, after);
     let ttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{p}:{{u:42}}:idem:order-1"))
+        .arg(env.keys.charge_idempotency(42, "order-1"))
         .query_async(&mut conn)
         .await
         .unwrap();
