@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Two server binaries under the seed's mix, side by side in one run: each serves under its
-# own Redis prefix (one MySQL database, seeded once), and the load tool
-# (target/release/concert-queue-load, built here) runs the closed-model mix against A,
-# then B, then A ..., --repeats times each. Prints every run, the medians and the ratio B / A.
+# Two server binaries under the seed's mix, side by side in one run: the load tool
+# (target/release/concert-queue-load, built here) runs the closed-model mix against A, then
+# B, then A ..., --repeats times each, every run against a server started afresh on a prefix
+# and catalog of its own (one MySQL database), so no run inherits the queue state of the one
+# before (earlier, later runs found the previous run's buyers still in the queue). Prints
+# every run, the medians and the ratio B / A.
 #
 #   cargo build --release --no-default-features --bin concert-queue
 #   mkdir -p target/perf-bin && cp target/release/concert-queue target/perf-bin/concert-queue-glibc
@@ -39,27 +41,31 @@ own_database "cq_perf_ab_$$"
 build_load
 
 declare -A URL
-start() { # name bin
-  local name="$1" bin="$2" prefix="perfab$$$1" port
+SERVER_PID=""
+start() { # name bin run
+  local name="$1" bin="$2" prefix="perfab$$$1r$3" port
   PREFIXES+=("$prefix")
   port=$(free_port)
   env REDIS_URL="$REDIS_URL" REDIS_KEY_PREFIX="$prefix" MYSQL_URL="$PERF_MYSQL_URL" \
     TOKEN_SECRET="server-ab-secret-$prefix" TOKEN_RATE_LIMIT_PER_SEC=0 CLIENT_RATE_LIMIT_PER_SEC=0 POLL_MIN_INTERVAL_FACTOR=0 CHARGES_PER_USER_PER_MIN=0 \
     QUEUE_MAX_ACTIVE=1000000 QUEUE_ADMIT_PER_SEC=100000 BIND_ADDR="127.0.0.1:$port" RUST_LOG=warn \
     sh -c "'$bin' seed --catalog bench-data/catalog.json >'$OUT/seed-$name.log' 2>&1 && exec '$bin' serve >'$OUT/server-$name.log' 2>&1" &
-  PIDS+=($!)
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
   URL[$name]="http://127.0.0.1:$port"
   wait_for "${URL[$name]}/health"
 }
-start "$A_NAME" "$A_BIN"
-start "$B_NAME" "$B_BIN"
+stop() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; }
+declare -A BIN=([$A_NAME]="$A_BIN" [$B_NAME]="$B_BIN")
 
 echo "machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg); mix, $USERS users, $SECONDS_PER_RUN s per run"
 for i in $(seq "$REPEATS"); do
   for name in "$A_NAME" "$B_NAME"; do
+    start "$name" "${BIN[$name]}" "$i"
     "$LOAD_BIN" --target "${URL[$name]}" --scenario mix --users "$USERS" --seconds "$SECONDS_PER_RUN" \
       --title "$name (run $i)" --html "$OUT/$name-$i.html" --json "$OUT/$name-$i.json" > "$OUT/$name-$i.txt"
     printf '%-10s run %d: %s\n' "$name" "$i" "$(grep -E '^all ' "$OUT/$name-$i.txt")"
+    stop
   done
 done
 median() { jq -s --arg f "$2" 'map(.total[$f]) | sort | .[(length - 1) / 2 | floor]' "$OUT/$1"-*.json; }
