@@ -1,13 +1,16 @@
-//! The flush worker: drains the Redis outbox into MySQL and Kafka, at least once, losing
-//! nothing. [`Worker`] (worker.rs) is one consumer, its step and its loop; the functions
+//! The flush worker: drains every Redis outbox stream (each concert's, each wallet
+//! bucket's, the global one of earlier releases) into MySQL and Kafka, at least once,
+//! losing nothing. [`Worker`] (worker.rs) is one consumer, its step and its loop; the functions
 //! here run `FLUSH_WORKERS` of them side by side for `concert-queue flush`.
 
 pub mod event;
 pub mod kafka;
+pub mod lag;
 pub mod mysql;
 pub mod outbox;
 mod pending;
 mod sql;
+mod streams;
 pub mod timing;
 mod worker;
 
@@ -15,7 +18,8 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::Config;
-pub use outbox::{lag, Lag, Outbox, RawEntry, GROUP};
+pub use lag::{lag, Lag};
+pub use outbox::{Outbox, RawEntry, GROUP};
 use timing::StageTimes;
 pub use worker::{consumer_name, Worker};
 
@@ -38,7 +42,7 @@ pub struct BatchReport {
     pub acked: usize,
     /// Entries taken whose rows MySQL already had (replays).
     pub duplicates: u64,
-    /// Entries moved to the dead-letter stream.
+    /// Entries moved to their streams' dead-letter streams.
     pub dead_lettered: usize,
     /// Entries kept for another attempt.
     pub retrying: usize,

@@ -1,52 +1,41 @@
-//! The Redis side of the flush: the outbox stream read through the `flush` consumer
-//! group, claims of entries dead workers left pending, acknowledgements, the
-//! dead-letter stream, lag, and trimming below what every group acknowledged.
+//! The Redis side of the flush: every outbox stream of the prefix (the global one of
+//! earlier releases, each concert's, each wallet bucket's) read through the `flush`
+//! consumer group, claims of entries dead workers left pending, acknowledgements and dead
+//! letters, each on the entry's own stream. Lag and trimming are in lag.rs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::Context;
+use futures::future::{join_all, try_join_all};
+use redis::cluster_routing::Slot;
 use redis::streams::{
-    StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamPendingCountReply,
-    StreamPendingReply, StreamRangeReply, StreamReadReply,
+    StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamRangeReply, StreamReadReply,
 };
 use redis::Value;
 
-use crate::store::Store;
+use crate::store::{Keys, Store};
 
-/// The consumer group every flush worker reads through.
+/// The consumer group every flush worker reads through, on every outbox stream.
 pub const GROUP: &str = "flush";
 
-/// One outbox entry as read from the stream.
+/// One outbox entry as read from its stream.
 #[derive(Clone, Debug)]
 pub struct RawEntry {
+    /// The stream it came from: its acknowledgement, claims and dead letter go there.
+    pub stream: Arc<str>,
     /// The stream id (`<ms>-<seq>`).
     pub stream_id: String,
     pub fields: HashMap<String, Value>,
 }
 
-impl From<StreamId> for RawEntry {
-    fn from(entry: StreamId) -> Self {
+impl RawEntry {
+    pub fn new(stream: Arc<str>, entry: StreamId) -> Self {
         RawEntry {
+            stream,
             stream_id: entry.id,
             fields: entry.map,
         }
-    }
-}
-
-/// How far the `flush` group is behind the writers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Lag {
-    /// Entries not yet acknowledged: delivered and pending, or not delivered yet.
-    pub entries: u64,
-    /// Of those, delivered to a worker and not acknowledged.
-    pub pending: u64,
-    /// Age in milliseconds of the oldest entry not yet acknowledged (0 when none).
-    pub oldest_ms: u64,
-}
-
-impl Lag {
-    pub fn seconds(&self) -> f64 {
-        self.oldest_ms as f64 / 1000.0
     }
 }
 
@@ -84,20 +73,16 @@ impl std::fmt::Display for StreamPos {
     }
 }
 
-/// The outbox stream of one key prefix, seen by one consumer of the `flush` group.
+/// The outbox streams of one key prefix, seen by one consumer of the `flush` group.
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
-    stream: String,
-    dead: String,
     consumer: String,
 }
 
 impl Outbox {
     pub fn new(store: Store, consumer: impl Into<String>) -> Outbox {
         Outbox {
-            stream: store.keys.outbox(),
-            dead: store.keys.outbox_dead(),
             store,
             consumer: consumer.into(),
         }
@@ -107,213 +92,327 @@ impl Outbox {
         &self.consumer
     }
 
-    pub fn stream_key(&self) -> &str {
-        &self.stream
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
-    pub fn dead_key(&self) -> &str {
-        &self.dead
-    }
-
-    /// Creates the stream and the `flush` group reading it from the start, unless it exists.
-    pub async fn ensure_group(&self) -> anyhow::Result<()> {
-        let created: Result<(), _> = self
+    /// Every outbox stream there is now: the global one, each concert's (the set at
+    /// [`Keys::concerts`]), each wallet bucket's.
+    pub async fn streams(&self) -> anyhow::Result<Vec<Arc<str>>> {
+        let concerts = self
             .store
-            .query(
+            .concert_ids()
+            .await
+            .context("listing the concerts for their outbox streams")?;
+        Ok(self
+            .store
+            .keys
+            .outbox_streams(concerts)
+            .into_iter()
+            .map(Arc::from)
+            .collect())
+    }
+
+    /// Creates each stream and its `flush` group reading from the start, unless they
+    /// exist (all at once).
+    pub async fn ensure_groups(&self, streams: &[Arc<str>]) -> anyhow::Result<()> {
+        let cmds: Vec<redis::Cmd> = streams
+            .iter()
+            .map(|stream| {
                 redis::cmd("XGROUP")
                     .arg("CREATE")
-                    .arg(&self.stream)
+                    .arg(&**stream)
                     .arg(GROUP)
                     .arg("0")
-                    .arg("MKSTREAM"),
-            )
-            .await;
-        match created {
-            Ok(()) => Ok(()),
-            Err(err) if err.code() == Some("BUSYGROUP") => Ok(()),
-            Err(err) => Err(err).context("creating the outbox consumer group"),
+                    .arg("MKSTREAM")
+                    .take()
+            })
+            .collect();
+        let created = join_all(cmds.iter().map(|cmd| self.store.query::<()>(cmd))).await;
+        for (stream, outcome) in streams.iter().zip(created) {
+            match outcome {
+                Ok(()) => {}
+                Err(err) if err.code() == Some("BUSYGROUP") => {}
+                Err(err) => {
+                    return Err(err)
+                        .with_context(|| format!("creating the consumer group of {stream}"))
+                }
+            }
         }
+        Ok(())
     }
 
-    /// Claims up to `count` entries other consumers left pending for longer than
-    /// `min_idle_ms`, starting the scan at `cursor`; returns the entries and the next cursor.
+    /// Lists every outbox stream and makes sure each has its `flush` group; returns them.
+    pub async fn ensure_group(&self) -> anyhow::Result<Vec<Arc<str>>> {
+        let streams = self.streams().await?;
+        self.ensure_groups(&streams).await?;
+        Ok(streams)
+    }
+
+    /// Of `streams`, those whose group has an entry pending longer than `min_idle_ms`,
+    /// each with the first such id (XPENDING IDLE, every stream at once).
+    pub async fn first_idle(
+        &self,
+        streams: &[Arc<str>],
+        min_idle_ms: u64,
+    ) -> anyhow::Result<Vec<(Arc<str>, String)>> {
+        let cmds: Vec<redis::Cmd> = streams
+            .iter()
+            .map(|stream| {
+                redis::cmd("XPENDING")
+                    .arg(&**stream)
+                    .arg(GROUP)
+                    .arg("IDLE")
+                    .arg(min_idle_ms)
+                    .arg("-")
+                    .arg("+")
+                    .arg(1)
+                    .take()
+            })
+            .collect();
+        let replies = try_join_all(
+            cmds.iter()
+                .map(|cmd| self.store.query::<StreamPendingCountReply>(cmd)),
+        )
+        .await
+        .context("looking for idle pending outbox entries (XPENDING IDLE)")?;
+        Ok(streams
+            .iter()
+            .zip(replies)
+            .filter_map(|(stream, reply)| {
+                let first = reply.ids.into_iter().next()?;
+                Some((stream.clone(), first.id))
+            })
+            .collect())
+    }
+
+    /// Claims up to `count` entries of `stream` other consumers left pending for longer
+    /// than `min_idle_ms`, scanning from `start`.
     pub async fn claim_idle(
         &self,
+        stream: &Arc<str>,
         min_idle_ms: u64,
-        cursor: &str,
+        start: &str,
         count: usize,
-    ) -> anyhow::Result<(Vec<RawEntry>, String)> {
+    ) -> anyhow::Result<Vec<RawEntry>> {
         let reply: StreamAutoClaimReply = self
             .store
             .query(
                 redis::cmd("XAUTOCLAIM")
-                    .arg(&self.stream)
+                    .arg(&**stream)
                     .arg(GROUP)
                     .arg(&self.consumer)
                     .arg(min_idle_ms)
-                    .arg(cursor)
+                    .arg(start)
                     .arg("COUNT")
                     .arg(count),
             )
             .await
-            .context("claiming idle outbox entries (XAUTOCLAIM)")?;
+            .with_context(|| format!("claiming idle entries of {stream} (XAUTOCLAIM)"))?;
         if !reply.deleted_ids.is_empty() {
             tracing::warn!(
+                %stream,
                 ids = ?reply.deleted_ids,
                 "pending outbox entries vanished from the stream (deleted outside the worker)"
             );
         }
-        let entries = reply.claimed.into_iter().map(RawEntry::from).collect();
-        Ok((entries, reply.next_stream_id))
-    }
-
-    /// Reads up to `count` entries never delivered to any consumer of the group.
-    pub async fn read_new(&self, count: usize) -> anyhow::Result<Vec<RawEntry>> {
-        let reply: Option<StreamReadReply> = self
-            .store
-            .query(
-                redis::cmd("XREADGROUP")
-                    .arg("GROUP")
-                    .arg(GROUP)
-                    .arg(&self.consumer)
-                    .arg("COUNT")
-                    .arg(count)
-                    .arg("STREAMS")
-                    .arg(&self.stream)
-                    .arg(">"),
-            )
-            .await
-            .context("reading new outbox entries (XREADGROUP)")?;
         Ok(reply
+            .claimed
             .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .map(RawEntry::from)
+            .map(|entry| RawEntry::new(stream.clone(), entry))
             .collect())
     }
 
-    /// Acknowledges entries both sinks have: they leave the group's pending list.
-    pub async fn ack(&self, ids: &[&str]) -> anyhow::Result<u64> {
-        if ids.is_empty() {
-            return Ok(0);
+    /// Reads up to `count` entries per stream never delivered to any consumer of the
+    /// group: one XREADGROUP per list of `reads` (all the streams in one on a single Redis,
+    /// the streams of one slot in one on a Redis Cluster), every one at once. When some
+    /// reads fail and others succeed, the entries read are returned (they are this
+    /// consumer's now) and the failure shows at the next read.
+    pub async fn read_new(
+        &self,
+        reads: &[Vec<Arc<str>>],
+        count: usize,
+    ) -> anyhow::Result<Vec<RawEntry>> {
+        let options = redis::streams::StreamReadOptions::default()
+            .group(GROUP, &self.consumer)
+            .count(count);
+        let cmds: Vec<redis::Cmd> = reads
+            .iter()
+            .map(|streams| {
+                let ids = vec![">"; streams.len()];
+                let keys: Vec<&str> = streams.iter().map(|s| &**s).collect();
+                redis::Cmd::xread_options(&keys, &ids, &options)
+            })
+            .collect();
+        let replies = join_all(
+            cmds.iter()
+                .map(|cmd| self.store.query::<Option<StreamReadReply>>(cmd)),
+        )
+        .await;
+        let mut entries = Vec::new();
+        let mut failed = None;
+        for (streams, reply) in reads.iter().zip(replies) {
+            match reply {
+                Ok(reply) => {
+                    for key in reply.into_iter().flat_map(|r| r.keys) {
+                        let stream = streams
+                            .iter()
+                            .find(|s| ***s == *key.key)
+                            .cloned()
+                            .unwrap_or_else(|| Arc::from(key.key.as_str()));
+                        entries.extend(
+                            key.ids
+                                .into_iter()
+                                .map(|e| RawEntry::new(stream.clone(), e)),
+                        );
+                    }
+                }
+                Err(err) => {
+                    failed.get_or_insert(err);
+                }
+            }
         }
-        self.store
-            .query(redis::cmd("XACK").arg(&self.stream).arg(GROUP).arg(ids))
-            .await
-            .context("acknowledging outbox entries (XACK)")
+        match failed {
+            Some(err) if entries.is_empty() => {
+                Err(err).context("reading new outbox entries (XREADGROUP)")
+            }
+            Some(err) => {
+                tracing::warn!(error = %err, read = entries.len(), "some outbox streams could not be read");
+                Ok(entries)
+            }
+            None => Ok(entries),
+        }
     }
 
-    /// How many times each entry was delivered (read or claimed) so far.
-    pub async fn deliveries(&self, ids: &[&str]) -> anyhow::Result<HashMap<String, u64>> {
-        let mut pipe = redis::pipe();
-        for id in ids {
-            pipe.cmd("XPENDING")
-                .arg(&self.stream)
-                .arg(GROUP)
-                .arg(*id)
-                .arg(*id)
-                .arg(1);
-        }
-        let replies: Vec<StreamPendingCountReply> = self
-            .store
-            .pipeline(&pipe)
-            .await
-            .context("reading delivery counts (XPENDING)")?;
-        Ok(replies
+    /// Acknowledges entries both sinks have, each on its stream: they leave the group's
+    /// pending lists. Returns how many were still pending.
+    pub async fn ack(&self, entries: &[&RawEntry]) -> anyhow::Result<u64> {
+        let cmds: Vec<redis::Cmd> = by_stream(entries)
             .into_iter()
-            .flat_map(|r| r.ids)
-            .map(|p| (p.id, p.times_delivered as u64))
+            .map(|(stream, ids)| redis::cmd("XACK").arg(&*stream).arg(GROUP).arg(ids).take())
+            .collect();
+        let acked = try_join_all(cmds.iter().map(|cmd| self.store.query::<u64>(cmd)))
+            .await
+            .context("acknowledging outbox entries (XACK)")?;
+        Ok(acked.into_iter().sum())
+    }
+
+    /// How many times each entry was delivered (read or claimed) so far, by (stream, id);
+    /// entries no longer pending are absent.
+    pub async fn deliveries(
+        &self,
+        entries: &[&RawEntry],
+    ) -> anyhow::Result<HashMap<(Arc<str>, String), u64>> {
+        let cmds: Vec<redis::Cmd> = entries
+            .iter()
+            .map(|entry| {
+                redis::cmd("XPENDING")
+                    .arg(&*entry.stream)
+                    .arg(GROUP)
+                    .arg(&entry.stream_id)
+                    .arg(&entry.stream_id)
+                    .arg(1)
+                    .take()
+            })
+            .collect();
+        let replies = try_join_all(
+            cmds.iter()
+                .map(|cmd| self.store.query::<StreamPendingCountReply>(cmd)),
+        )
+        .await
+        .context("reading delivery counts (XPENDING)")?;
+        Ok(entries
+            .iter()
+            .zip(replies)
+            .flat_map(|(entry, reply)| {
+                reply
+                    .ids
+                    .into_iter()
+                    .map(|p| ((entry.stream.clone(), p.id), p.times_delivered as u64))
+            })
             .collect())
     }
 
     /// Takes the entries again for this consumer, counting one more delivery each.
-    pub async fn redeliver(&self, ids: &[&str]) -> anyhow::Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let _: Vec<Value> = self
-            .store
-            .query(
+    pub async fn redeliver(&self, entries: &[&RawEntry]) -> anyhow::Result<()> {
+        let cmds: Vec<redis::Cmd> = by_stream(entries)
+            .into_iter()
+            .map(|(stream, ids)| {
                 redis::cmd("XCLAIM")
-                    .arg(&self.stream)
+                    .arg(&*stream)
                     .arg(GROUP)
                     .arg(&self.consumer)
                     .arg(0)
-                    .arg(ids),
-            )
+                    .arg(ids)
+                    .take()
+            })
+            .collect();
+        try_join_all(cmds.iter().map(|cmd| self.store.query::<Vec<Value>>(cmd)))
             .await
             .context("re-claiming failed outbox entries (XCLAIM)")?;
         Ok(())
     }
 
-    /// Moves one entry to the dead-letter stream with the reason, acknowledging it in the
-    /// same MULTI so it is either pending here or dead there, never lost between.
+    /// Moves one entry to its stream's dead-letter stream with the reason, acknowledging
+    /// it in the same MULTI so it is either pending here or dead there, never lost
+    /// between. (The global stream of earlier releases has its dead letters in another
+    /// slot: on a Redis Cluster the two happen in turn, the dead letter first, so a crash
+    /// between leaves the entry pending, to be dead-lettered again.)
     pub async fn dead_letter(
         &self,
         entry: &RawEntry,
         reason: &str,
         deliveries: u64,
     ) -> anyhow::Result<()> {
+        let dead = Keys::dead_letters(&entry.stream);
         let mut fields = original_fields(&entry.fields);
         fields.push(("sourceId".into(), entry.stream_id.clone().into_bytes()));
         fields.push(("reason".into(), reason.as_bytes().to_vec()));
         fields.push(("deliveries".into(), deliveries.to_string().into_bytes()));
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("XADD")
-            .arg(&self.dead)
-            .arg("*")
-            .arg(&fields)
-            .ignore()
-            .cmd("XACK")
-            .arg(&self.stream)
-            .arg(GROUP)
-            .arg(&entry.stream_id)
-            .ignore();
-        let _: () = self
-            .store
-            .pipeline(&pipe)
+        let mut add = redis::cmd("XADD");
+        add.arg(&dead).arg("*").arg(&fields);
+        let mut ack = redis::cmd("XACK");
+        ack.arg(&*entry.stream).arg(GROUP).arg(&entry.stream_id);
+        self.in_turn_or_atomically(&entry.stream, &dead, add, ack)
             .await
-            .context("moving an entry to the dead-letter stream")?;
-        Ok(())
+            .context("moving an entry to the dead-letter stream")
     }
 
-    /// Moves every dead-letter entry back into the outbox (original `type`, `id`, `data`),
-    /// one MULTI per entry; returns how many moved.
+    /// Moves every dead-letter entry of every outbox stream back into its stream
+    /// (original `type`, `id`, `data`), one MULTI per entry; returns how many moved.
     pub async fn replay_dead(&self) -> anyhow::Result<u64> {
+        let mut moved = 0;
+        for stream in self.streams().await? {
+            moved += self.replay_dead_of(&stream).await?;
+        }
+        Ok(moved)
+    }
+
+    async fn replay_dead_of(&self, stream: &str) -> anyhow::Result<u64> {
+        let dead = Keys::dead_letters(stream);
         let mut moved = 0;
         loop {
             let page: StreamRangeReply = self
                 .store
                 .query(
                     redis::cmd("XRANGE")
-                        .arg(&self.dead)
+                        .arg(&dead)
                         .arg("-")
                         .arg("+")
                         .arg("COUNT")
                         .arg(100),
                 )
                 .await
-                .context("reading the dead-letter stream")?;
+                .with_context(|| format!("reading the dead-letter stream {dead}"))?;
             if page.ids.is_empty() {
                 return Ok(moved);
             }
             for entry in page.ids {
-                let fields = original_fields(&entry.map);
-                let mut pipe = redis::pipe();
-                pipe.atomic()
-                    .cmd("XADD")
-                    .arg(&self.stream)
-                    .arg("*")
-                    .arg(&fields)
-                    .ignore()
-                    .cmd("XDEL")
-                    .arg(&self.dead)
-                    .arg(&entry.id)
-                    .ignore();
-                let _: () = self
-                    .store
-                    .pipeline(&pipe)
+                let mut add = redis::cmd("XADD");
+                add.arg(stream).arg("*").arg(original_fields(&entry.map));
+                let mut del = redis::cmd("XDEL");
+                del.arg(&dead).arg(&entry.id);
+                self.in_turn_or_atomically(stream, &dead, add, del)
                     .await
                     .context("moving a dead-letter entry back to the outbox")?;
                 moved += 1;
@@ -321,142 +420,56 @@ impl Outbox {
         }
     }
 
-    /// Length of the dead-letter stream.
-    pub async fn dead_len(&self) -> anyhow::Result<u64> {
-        self.store
-            .query(redis::cmd("XLEN").arg(&self.dead))
-            .await
-            .context("reading the dead-letter stream length")
-    }
-
-    /// The `flush` group's lag; see [`lag`].
-    pub async fn lag(&self) -> anyhow::Result<Lag> {
-        lag(&self.store).await
-    }
-
-    /// Trims the stream below the oldest entry some consumer group still needs (pending,
-    /// or not delivered yet); returns how many entries went. Group positions only move
-    /// forward, so a bound computed here stays safe until the XTRIM runs.
-    pub async fn trim(&self) -> anyhow::Result<u64> {
-        let groups = groups(&self.store, &self.stream).await?;
-        let Some(groups) = groups else {
-            return Ok(0);
-        };
-        if groups.is_empty() {
-            return Ok(0);
+    /// Runs `first` then `second` (on `a` and `b`) in one MULTI when both keys share a
+    /// slot or Redis is a single node, else one after the other.
+    async fn in_turn_or_atomically(
+        &self,
+        a: &str,
+        b: &str,
+        first: redis::Cmd,
+        second: redis::Cmd,
+    ) -> Result<(), crate::store::StoreError> {
+        if self.store.is_cluster() && Slot::for_key(a) != Slot::for_key(b) {
+            self.store.query::<Value>(&first).await?;
+            self.store.query::<Value>(&second).await?;
+            return Ok(());
         }
         let mut pipe = redis::pipe();
-        for group in &groups {
-            pipe.cmd("XPENDING").arg(&self.stream).arg(&group.name);
-        }
-        let pending: Vec<StreamPendingReply> = self
-            .store
-            .pipeline(&pipe)
-            .await
-            .context("reading each group's oldest pending entry (XPENDING)")?;
-        let mut bound: Option<StreamPos> = None;
-        for (group, pending) in groups.iter().zip(pending) {
-            let needed = match pending {
-                StreamPendingReply::Data(data) if data.count > 0 => {
-                    StreamPos::parse(&data.start_id)
-                }
-                _ => StreamPos::parse(&group.last_delivered_id).map(StreamPos::successor),
-            };
-            let Some(needed) = needed else {
-                return Ok(0);
-            };
-            bound = Some(bound.map_or(needed, |b| b.min(needed)));
-        }
-        let Some(bound) = bound else {
-            return Ok(0);
-        };
-        self.store
-            .query(
-                redis::cmd("XTRIM")
-                    .arg(&self.stream)
-                    .arg("MINID")
-                    .arg(bound.to_string()),
-            )
-            .await
-            .context("trimming the outbox (XTRIM MINID)")
+        pipe.atomic()
+            .add_command(first)
+            .ignore()
+            .add_command(second)
+            .ignore();
+        self.store.pipeline(&pipe).await
+    }
+
+    /// Length of every dead-letter stream, summed.
+    pub async fn dead_len(&self) -> anyhow::Result<u64> {
+        super::lag::dead_len_of(&self.store, &self.streams().await?).await
+    }
+
+    /// The `flush` group's lag over every stream; see [`super::lag::lag`].
+    pub async fn lag(&self) -> anyhow::Result<super::Lag> {
+        super::lag::lag(&self.store).await
+    }
+
+    /// Trims every stream below what every group reading it still needs; returns how
+    /// many entries went. See [`super::lag::trim_of`].
+    pub async fn trim(&self) -> anyhow::Result<u64> {
+        super::lag::trim_of(&self.store, &self.streams().await?).await
     }
 }
 
-/// The groups reading `stream`, or `None` when the stream does not exist.
-async fn groups(
-    store: &Store,
-    stream: &str,
-) -> anyhow::Result<Option<Vec<redis::streams::StreamInfoGroup>>> {
-    let exists: bool = store
-        .query(redis::cmd("EXISTS").arg(stream))
-        .await
-        .context("checking the outbox stream")?;
-    if !exists {
-        return Ok(None);
-    }
-    let reply: StreamInfoGroupsReply = store
-        .query(redis::cmd("XINFO").arg("GROUPS").arg(stream))
-        .await
-        .context("reading the outbox consumer groups (XINFO GROUPS)")?;
-    Ok(Some(reply.groups))
-}
-
-/// The `flush` group's lag on the outbox of `store`'s prefix: entries not acknowledged
-/// and the age of the oldest, measured on the Redis clock (stream ids carry it).
-/// Redis 7.0's XINFO GROUPS reports `lag` (undelivered entries) but may leave it nil;
-/// then the stream length bounds it.
-pub async fn lag(store: &Store) -> anyhow::Result<Lag> {
-    let stream = store.keys.outbox();
-    let Some(groups) = groups(store, &stream).await? else {
-        return Ok(Lag::default());
-    };
-    let now_ms = store.now_ms().await.context("reading the Redis clock")?;
-    let group = groups.into_iter().find(|g| g.name == GROUP);
-    let (pending, last_delivered) = match &group {
-        Some(g) => (g.pending as u64, g.last_delivered_id.clone()),
-        None => (0, "0-0".to_string()),
-    };
-    let undelivered = match group.as_ref().and_then(|g| g.lag) {
-        Some(lag) => lag as u64,
-        // Unknown (deleted entries inside the unread part, or no group yet): the stream
-        // length less what is pending is an upper bound, exact once trimmed.
-        None => {
-            let len: u64 = store
-                .query(redis::cmd("XLEN").arg(&stream))
-                .await
-                .context("reading the outbox length")?;
-            len.saturating_sub(pending)
-        }
-    };
-    let mut oldest: Option<StreamPos> = None;
-    if pending > 0 {
-        let summary: StreamPendingReply = store
-            .query(redis::cmd("XPENDING").arg(&stream).arg(GROUP))
-            .await
-            .context("reading the oldest pending outbox entry")?;
-        if let StreamPendingReply::Data(data) = summary {
-            oldest = StreamPos::parse(&data.start_id);
+/// The ids of `entries` by stream, streams in order of first appearance.
+fn by_stream<'a>(entries: &[&'a RawEntry]) -> Vec<(Arc<str>, Vec<&'a str>)> {
+    let mut out: Vec<(Arc<str>, Vec<&'a str>)> = Vec::new();
+    for entry in entries {
+        match out.iter_mut().find(|(s, _)| *s == entry.stream) {
+            Some((_, ids)) => ids.push(&entry.stream_id),
+            None => out.push((entry.stream.clone(), vec![&entry.stream_id])),
         }
     }
-    if oldest.is_none() && undelivered > 0 {
-        let first: StreamRangeReply = store
-            .query(
-                redis::cmd("XRANGE")
-                    .arg(&stream)
-                    .arg(format!("({last_delivered}"))
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(1),
-            )
-            .await
-            .context("reading the oldest undelivered outbox entry")?;
-        oldest = first.ids.first().and_then(|e| StreamPos::parse(&e.id));
-    }
-    Ok(Lag {
-        entries: pending + undelivered,
-        pending,
-        oldest_ms: oldest.map_or(0, |pos| now_ms.saturating_sub(pos.ms)),
-    })
+    out
 }
 
 /// An entry's own fields (the dead-letter annotations left out), in a stable order.
@@ -483,7 +496,7 @@ fn value_bytes(value: &Value) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::StreamPos;
+    use super::*;
 
     #[test]
     fn stream_ids_order_and_succeed_like_redis() {
@@ -497,5 +510,25 @@ mod tests {
         };
         assert_eq!(last.successor().to_string(), "8-0");
         assert!(StreamPos::parse("nope").is_none());
+    }
+
+    #[test]
+    fn ids_are_grouped_by_their_stream_in_order() {
+        let entry = |stream: &str, id: &str| RawEntry {
+            stream: Arc::from(stream),
+            stream_id: id.into(),
+            fields: HashMap::new(),
+        };
+        let entries = [
+            entry("p:{c:1}:outbox", "1-0"),
+            entry("p:{w:3}:outbox", "1-0"),
+            entry("p:{c:1}:outbox", "2-0"),
+        ];
+        let refs: Vec<&RawEntry> = entries.iter().collect();
+        let grouped = by_stream(&refs);
+        assert_eq!(grouped.len(), 2);
+        assert_eq!(&*grouped[0].0, "p:{c:1}:outbox");
+        assert_eq!(grouped[0].1, ["1-0", "2-0"]);
+        assert_eq!(grouped[1].1, ["1-0"]);
     }
 }

@@ -1,11 +1,12 @@
-//! One flush worker: a consumer of the outbox's `flush` group with its two sinks. Its step
-//! ([`Worker::flush_once`]) takes the next batch (entries in hand first, then entries dead
-//! workers left pending, then new ones) and writes it to MySQL in one transaction while the
-//! broker acknowledges the previous batch's reservations; then it acknowledges in Redis only
-//! what both sinks have. [`Worker::run`] loops over steps with backoff until shutdown;
-//! [`Worker::drain`] is `flush --once`.
+//! One flush worker: a consumer of the `flush` group of every outbox stream, with its two
+//! sinks. Its step ([`Worker::flush_once`]) takes the next batch (entries in hand first,
+//! then entries read ahead, then entries dead workers left pending, then new ones, of any
+//! streams) and writes it to MySQL in one transaction while the broker acknowledges the
+//! previous batch's reservations; then it acknowledges in Redis, on each entry's stream,
+//! only what both sinks have. [`Worker::run`] loops over steps with backoff until
+//! shutdown; [`Worker::drain`] is `flush --once`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,15 +16,17 @@ use tracing::Instrument;
 
 use super::event::Event;
 use super::kafka::{Deliveries, KafkaSink, Outgoing, PublishError};
+use super::lag::{dead_len_of, lag_of, trim_of, Lag};
 use super::mysql::{MysqlSink, SinkError};
-use super::outbox::{Lag, Outbox, RawEntry, StreamPos};
+use super::outbox::{Outbox, RawEntry, StreamPos};
 use super::pending::PendingScan;
+use super::streams::StreamList;
 use super::timing::{Stage, StageTimes};
 use super::{BatchReport, DrainReport, Step};
 use crate::store::Store;
 use crate::Config;
 
-/// How often the worker refreshes the lag gauges and trims the stream.
+/// How often the worker refreshes the lag gauges and trims the streams.
 const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 /// First and longest pause between attempts while a sink is down.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -72,9 +75,12 @@ struct Publishing {
     failures: Vec<(RawEntry, String)>,
 }
 
-/// One flush worker: a consumer of the `flush` group with its two sinks.
+/// One flush worker: a consumer of the `flush` group of every outbox stream, with its two
+/// sinks.
 pub struct Worker {
     outbox: Outbox,
+    /// The streams it drains, listed again every few seconds.
+    streams: StreamList,
     mysql: MysqlSink,
     kafka: KafkaSink,
     batch_size: usize,
@@ -85,6 +91,14 @@ pub struct Worker {
     idle_poll: Duration,
     /// Entries to attempt again before taking new ones (a sink was down, or they failed).
     in_hand: Vec<RawEntry>,
+    /// Entries read beyond the batch size (XREADGROUP counts per stream): this consumer's,
+    /// taken before anything else new.
+    read_ahead: VecDeque<RawEntry>,
+    /// How many streams the last read found entries on: each read asks every stream for
+    /// its share of a batch.
+    busy_streams: usize,
+    /// Stopping: take no new entries, only those in hand and read ahead.
+    finishing: bool,
     /// The batch MySQL has whose delivery reports the broker owes, with their future.
     publishing: Option<(Publishing, Deliveries)>,
     /// The scan of the pending list for entries dead workers left.
@@ -122,20 +136,22 @@ impl Worker {
             .await
             .context("connecting to Redis")?;
         let outbox = Outbox::new(store, consumer_name());
-        outbox.ensure_group().await?;
+        let streams = outbox.ensure_group().await?;
+        let streams = StreamList::listed(streams, outbox.store().is_cluster());
         let pool = crate::db::connect(&config.mysql_url).await?;
         crate::db::migrate(&pool).await?;
         let kafka = KafkaSink::new(config)?;
         kafka.ensure_topic().await?;
         tracing::info!(
             consumer = outbox.consumer(),
-            stream = outbox.stream_key(),
+            streams = streams.streams().len(),
             topic = kafka.topic(),
             queue_topic = kafka.queue_topic(),
             "flush worker started"
         );
         Ok(Worker {
             outbox,
+            streams,
             mysql: MysqlSink::new(pool, config.flush_sink_timeout),
             kafka,
             batch_size: config.flush_batch_size,
@@ -144,6 +160,9 @@ impl Worker {
             max_deliveries: config.flush_max_deliveries,
             idle_poll: config.flush_idle_poll,
             in_hand: Vec::new(),
+            read_ahead: VecDeque::new(),
+            busy_streams: 1,
+            finishing: false,
             publishing: None,
             pending_scan: PendingScan::default(),
             recheck_topic: false,
@@ -201,17 +220,19 @@ impl Worker {
         if failures.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<&str> = failures.iter().map(|(e, _)| e.stream_id.as_str()).collect();
-        let deliveries = self.outbox.deliveries(&ids).await?;
+        let failed: Vec<&RawEntry> = failures.iter().map(|(e, _)| e).collect();
+        let deliveries = self.outbox.deliveries(&failed).await?;
         let mut dead = 0;
         let mut again: Vec<RawEntry> = Vec::new();
         for (entry, reason) in failures {
-            let Some(&count) = deliveries.get(&entry.stream_id) else {
+            let key = (entry.stream.clone(), entry.stream_id.clone());
+            let Some(&count) = deliveries.get(&key) else {
                 // No longer pending: another worker acknowledged or dead-lettered it.
                 continue;
             };
             if count >= self.max_deliveries {
                 tracing::warn!(
+                    stream = %entry.stream,
                     stream_id = %entry.stream_id,
                     deliveries = count,
                     %reason,
@@ -222,6 +243,7 @@ impl Worker {
                 dead += 1;
             } else {
                 tracing::warn!(
+                    stream = %entry.stream,
                     stream_id = %entry.stream_id,
                     deliveries = count,
                     %reason,
@@ -230,13 +252,13 @@ impl Worker {
                 again.push(entry);
             }
         }
-        let again_ids: Vec<&str> = again.iter().map(|e| e.stream_id.as_str()).collect();
-        self.outbox.redeliver(&again_ids).await?;
+        let again_refs: Vec<&RawEntry> = again.iter().collect();
+        self.outbox.redeliver(&again_refs).await?;
         self.in_hand.extend(again);
         Ok(dead)
     }
 
-    /// Refreshes the lag gauges and trims the stream, at most every second unless forced;
+    /// Refreshes the lag gauges and trims the streams, at most every second unless forced;
     /// a failure here is logged, never fatal.
     async fn observe(&mut self, force: bool) {
         if !force
@@ -253,7 +275,9 @@ impl Worker {
     }
 
     async fn observe_now(&mut self) {
-        match self.outbox.lag().await {
+        let store = self.outbox.store();
+        let streams = self.streams.streams();
+        match lag_of(store, streams).await {
             Ok(lag) => {
                 self.last_lag = lag;
                 metrics::gauge!("outbox_lag_entries").set(lag.entries as f64);
@@ -262,14 +286,14 @@ impl Worker {
             }
             Err(err) => tracing::warn!(error = format!("{err:#}"), "cannot read the outbox lag"),
         }
-        match self.outbox.dead_len().await {
+        match dead_len_of(store, streams).await {
             Ok(n) => metrics::gauge!("outbox_dead_letter_entries").set(n as f64),
             Err(err) => tracing::warn!(
                 error = format!("{err:#}"),
                 "cannot read the dead-letter length"
             ),
         }
-        match self.outbox.trim().await {
+        match trim_of(store, streams).await {
             Ok(0) => {}
             Ok(n) => {
                 metrics::counter!("outbox_trimmed_total").increment(n);
@@ -316,6 +340,7 @@ impl Worker {
                 }
             }
         }
+        self.finish_read_ahead().await;
         if let Err(err) = self.settle().await {
             tracing::error!(
                 error = format!("{err:#}"),
@@ -334,6 +359,7 @@ impl Worker {
         let mut total = DrainReport::default();
         let stages_before = self.stages;
         self.pending_scan.rescan_now();
+        self.streams.list_now();
         let mut failures = 0;
         let mut backoff = BACKOFF_MIN;
         loop {
@@ -469,34 +495,95 @@ impl Worker {
     async fn take_and_write(&mut self) -> Result<Option<WrittenBatch>, (Sink, anyhow::Error)> {
         let (batch, source) = if !self.in_hand.is_empty() {
             (std::mem::take(&mut self.in_hand), "retry")
+        } else if !self.read_ahead.is_empty() {
+            (self.take_read_ahead(), "new")
+        } else if self.finishing {
+            (Vec::new(), "none")
         } else {
-            let claimed = self
-                .pending_scan
-                .claim(
-                    &self.outbox,
-                    self.claim_idle,
-                    self.batch_size,
-                    &mut self.stages,
-                )
+            self.take_from_redis()
                 .await
-                .map_err(|err| (Sink::Redis, err))?;
-            if !claimed.is_empty() {
-                (claimed, "claimed")
-            } else {
-                let started = Instant::now();
-                let read = self.outbox.read_new(self.batch_size).await;
-                self.stages.since(Stage::Read, started);
-                (read.map_err(|err| (Sink::Redis, err))?, "new")
-            }
+                .map_err(|err| (Sink::Redis, err))?
         };
         if batch.is_empty() {
             return Ok(None);
         }
-        let span = tracing::info_span!("flush_batch", source, size = batch.len());
+        let streams = batch
+            .iter()
+            .map(|e| &e.stream)
+            .collect::<HashSet<_>>()
+            .len();
+        let span = tracing::info_span!("flush_batch", source, size = batch.len(), streams);
         self.write(batch, span.clone())
             .instrument(span)
             .await
             .map(Some)
+    }
+
+    /// Entries dead workers left pending, else new ones: of every stream, each stream
+    /// asked for its share of a batch (the batch over the streams that had entries last
+    /// time), so a busy stream does not starve the others; what comes beyond a batch is
+    /// read ahead. A stream that lost its group (Redis lost its data) makes the list of
+    /// streams, and their groups, be made again.
+    async fn take_from_redis(&mut self) -> anyhow::Result<(Vec<RawEntry>, &'static str)> {
+        self.streams.refresh(&self.outbox).await?;
+        let claimed = self
+            .pending_scan
+            .claim(
+                &self.outbox,
+                self.streams.streams(),
+                self.claim_idle,
+                self.batch_size,
+                &mut self.stages,
+            )
+            .await
+            .inspect_err(|err| self.forget_streams_if_gone(err))?;
+        if !claimed.is_empty() {
+            self.read_ahead.extend(claimed);
+            return Ok((self.take_read_ahead(), "claimed"));
+        }
+        let started = Instant::now();
+        let share = self.batch_size.div_ceil(self.busy_streams.max(1));
+        let read = self.outbox.read_new(self.streams.reads(), share).await;
+        self.stages.since(Stage::Read, started);
+        let read = read.inspect_err(|err| self.forget_streams_if_gone(err))?;
+        if !read.is_empty() {
+            self.busy_streams = read.iter().map(|e| &e.stream).collect::<HashSet<_>>().len();
+        }
+        self.read_ahead.extend(read);
+        Ok((self.take_read_ahead(), "new"))
+    }
+
+    /// Up to a batch of the entries read ahead.
+    fn take_read_ahead(&mut self) -> Vec<RawEntry> {
+        let n = self.batch_size.min(self.read_ahead.len());
+        self.read_ahead.drain(..n).collect()
+    }
+
+    fn forget_streams_if_gone(&mut self, err: &anyhow::Error) {
+        let gone = err
+            .chain()
+            .any(|cause| cause.to_string().contains("NOGROUP"));
+        if gone {
+            tracing::warn!("an outbox stream lost its consumer group; listing the streams again");
+            self.streams.forget();
+        }
+    }
+
+    /// On the way out: writes and acknowledges the entries read ahead (this consumer's,
+    /// which no other worker would take before the claim idle time), taking nothing new;
+    /// stops at the first failure (they stay pending, to be claimed).
+    async fn finish_read_ahead(&mut self) {
+        self.finishing = true;
+        while !self.read_ahead.is_empty() {
+            if let Err(err) = self.flush_once().await {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    read_ahead = self.read_ahead.len(),
+                    "entries read ahead stay pending; a worker claims them"
+                );
+                break;
+            }
+        }
     }
 
     /// Parses a batch and writes it to MySQL in one transaction; when MySQL rejects the
@@ -553,7 +640,7 @@ impl Worker {
                         }
                         Err(SinkError::Rejected(reason)) => {
                             if reason.starts_with(super::mysql::SEAT_CONFLICT) {
-                                tracing::error!(stream_id = %entry.stream_id, %reason, "a confirmed sale conflicts with another of the same seat");
+                                tracing::error!(stream = %entry.stream, stream_id = %entry.stream_id, %reason, "a confirmed sale conflicts with another of the same seat");
                                 metrics::counter!("outbox_seat_conflicts_total").increment(1);
                             }
                             out.failures.push((entry, reason))
@@ -646,10 +733,10 @@ impl Worker {
             }
         }
 
-        // Acknowledge what both sinks have.
-        let ids: Vec<&str> = done.iter().map(|e| e.stream_id.as_str()).collect();
+        // Acknowledge what both sinks have, each on its stream.
+        let refs: Vec<&RawEntry> = done.iter().collect();
         let started = Instant::now();
-        let acked = self.outbox.ack(&ids).await;
+        let acked = self.outbox.ack(&refs).await;
         self.stages.since(Stage::Ack, started);
         if let Err(err) = acked {
             self.keep(done.into_iter().chain(retry), failures);
@@ -701,8 +788,10 @@ impl Worker {
     ) {
         self.in_hand.extend(entries);
         self.in_hand.extend(failures.into_iter().map(|(e, _)| e));
-        self.in_hand
-            .sort_by(|a, b| StreamPos::parse(&a.stream_id).cmp(&StreamPos::parse(&b.stream_id)));
+        self.in_hand.sort_by(|a, b| {
+            (StreamPos::parse(&a.stream_id), &a.stream)
+                .cmp(&(StreamPos::parse(&b.stream_id), &b.stream))
+        });
     }
 }
 

@@ -10,3 +10,4 @@ mod e2e;
 mod outage;
 mod queue_events;
 mod restore;
+mod streams;

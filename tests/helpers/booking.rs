@@ -206,7 +206,8 @@ impl TestServer {
         body["balance"].as_u64().unwrap()
     }
 
-    /// The outbox's sales and charges as (type, id, data), in order; the queue events are
+    /// The sales and charges of every outbox stream as (type, id, data), in stream id
+    /// order (entries of two streams in one millisecond in no set order); the queue events are
     /// left out, since the ticker appends them at its own pace (see
     /// [`Self::outbox_with_queue_events`]).
     pub async fn outbox(&self) -> Vec<(String, String, Value)> {
@@ -215,27 +216,14 @@ impl TestServer {
         entries
     }
 
-    /// Every outbox entry as (type, id, data), the queue events included: the entries of
-    /// every outbox stream of this prefix (each concert's, each wallet bucket's, the
-    /// global one of earlier releases), in the order of their stream ids.
+    /// Every outbox entry as (type, id, data), the queue events included, of every outbox
+    /// stream of the prefix (see [`super::flush::outbox_entries`]).
     pub async fn outbox_with_queue_events(&self) -> Vec<(String, String, Value)> {
-        let store = self.store().await;
-        let concerts = store.concert_ids().await.unwrap();
-        let mut all = Vec::new();
-        for stream in store.keys.outbox_streams(concerts) {
-            let reply: redis::streams::StreamRangeReply = store
-                .query(redis::cmd("XRANGE").arg(&stream).arg("-").arg("+"))
-                .await
-                .unwrap();
-            all.extend(reply.ids);
-        }
-        let position = |id: &str| -> (u64, u64) {
-            let (ms, seq) = id.split_once('-').unwrap();
-            (ms.parse().unwrap(), seq.parse().unwrap())
-        };
-        all.sort_by_key(|entry| position(&entry.id));
-        all.iter()
-            .map(|entry| {
+        let mut conn = self.redis().await;
+        super::flush::outbox_entries(&mut conn, &self.keys())
+            .await
+            .iter()
+            .map(|(_, entry)| {
                 let field = |name: &str| -> String { entry.get(name).unwrap() };
                 (
                     field("type"),

@@ -1,5 +1,6 @@
-//! Flush test support: a per-test environment (key prefix, MySQL database, topic), outbox
-//! entries appended in the booking scripts' format, readers for MySQL, the outbox and the
+//! Flush test support: a per-test environment (key prefix, MySQL database, topic; the Redis
+//! Cluster of `TEST_REDIS_CLUSTER_NODES` when set), outbox entries appended in the booking
+//! scripts' format to any outbox stream, readers for MySQL, every outbox stream and the
 //! topic, and private mariadbd and broker processes for the outage tests.
 #![allow(dead_code)]
 
@@ -56,6 +57,7 @@ impl FlushEnv {
         );
         let database: String = database.chars().take(64).collect();
         let mut config = super::test_config(&redis_url, &prefix);
+        config.redis_cluster_nodes = super::cluster_nodes();
         config.mysql_url = format!("{mysql_server_url}/{database}");
         config.kafka_brokers = brokers.to_string();
         config.kafka_topic = format!("cq-test-{}", unique.replace('_', "-"));
@@ -72,17 +74,30 @@ impl FlushEnv {
         }
     }
 
-    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        super::redis_connection(&self.config.redis_url).await
+    /// A direct connection: to the one Redis, or to the cluster.
+    pub async fn redis(&self) -> super::TestRedis {
+        super::TestRedis::of(&self.config).await
     }
 
-    /// Appends reservation.confirmed entries for ids `r-<n>`.
+    /// Appends reservation.confirmed entries for ids `r-<n>` to the global outbox stream
+    /// of earlier releases.
     pub async fn append_reservations(&self, range: std::ops::Range<u64>) {
-        append_reservations(&mut self.redis().await, &self.keys, range).await;
+        self.append_reservations_to(&self.keys.outbox(), range)
+            .await;
     }
 
-    /// Appends wallet.charged entries for ledger ids `c-<n>`.
+    /// Appends reservation.confirmed entries for ids `r-<n>` to `stream`.
+    pub async fn append_reservations_to(&self, stream: &str, range: std::ops::Range<u64>) {
+        append_reservations_to(&mut self.redis().await, stream, range).await;
+    }
+
+    /// Appends wallet.charged entries for ledger ids `c-<n>` to the global outbox stream.
     pub async fn append_charges(&self, range: std::ops::Range<u64>) {
+        self.append_charges_to(&self.keys.outbox(), range).await;
+    }
+
+    /// Appends wallet.charged entries for ledger ids `c-<n>` to `stream`.
+    pub async fn append_charges_to(&self, stream: &str, range: std::ops::Range<u64>) {
         let mut conn = self.redis().await;
         let mut pipe = redis::pipe();
         for n in range {
@@ -95,7 +110,7 @@ impl FlushEnv {
                 charged_at_ms: entries_base_ms() + n,
             });
             pipe.cmd("XADD")
-                .arg(self.keys.outbox())
+                .arg(stream)
                 .arg("*")
                 .arg("type")
                 .arg(kind)
@@ -108,11 +123,17 @@ impl FlushEnv {
         let _: () = pipe.query_async(&mut conn).await.unwrap();
     }
 
-    /// Appends one entry with exactly these fields; returns its stream id.
+    /// Appends one entry with exactly these fields to the global outbox stream; returns
+    /// its stream id.
     pub async fn append_raw(&self, fields: &[(&str, &str)]) -> String {
+        self.append_raw_to(&self.keys.outbox(), fields).await
+    }
+
+    /// Appends one entry with exactly these fields to `stream`; returns its stream id.
+    pub async fn append_raw_to(&self, stream: &str, fields: &[(&str, &str)]) -> String {
         let mut conn = self.redis().await;
         redis::cmd("XADD")
-            .arg(self.keys.outbox())
+            .arg(stream)
             .arg("*")
             .arg(fields)
             .query_async(&mut conn)
@@ -120,27 +141,29 @@ impl FlushEnv {
             .unwrap()
     }
 
-    /// The store over this test's prefix.
+    /// The store over this test's prefix (on the cluster, when the tests run there).
     pub async fn store(&self) -> concert_queue::store::Store {
-        concert_queue::store::Store::connect(
-            &self.config.redis_url,
-            &self.config.key_prefix,
-            Duration::from_secs(2),
-            0,
-        )
-        .await
-        .unwrap()
+        let mut config = self.config.clone();
+        config.redis_timeout = Duration::from_secs(2);
+        concert_queue::store::Store::from_config(&config)
+            .await
+            .unwrap()
     }
 
     pub async fn lag(&self) -> Lag {
         flush::lag(&self.store().await).await.unwrap()
     }
 
-    /// The dead-letter stream's entries, oldest first, each as its fields.
+    /// The global outbox stream's dead letters, oldest first, each as its fields.
     pub async fn dead_letters(&self) -> Vec<BTreeMap<String, String>> {
+        self.dead_letters_of(&self.keys.outbox()).await
+    }
+
+    /// The dead letters of `stream` (in `<stream>:dead`), oldest first, each as its fields.
+    pub async fn dead_letters_of(&self, stream: &str) -> Vec<BTreeMap<String, String>> {
         let mut conn = self.redis().await;
         let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(self.keys.outbox_dead())
+            .arg(Keys::dead_letters(stream))
             .arg("-")
             .arg("+")
             .query_async(&mut conn)
@@ -169,16 +192,26 @@ impl FlushEnv {
             .unwrap()
     }
 
-    /// Entries of the group's pending list.
+    /// Entries of the group's pending lists, over every outbox stream.
     pub async fn pending(&self) -> u64 {
+        self.lag().await.pending
+    }
+
+    /// Entries of the group's pending list of one stream.
+    pub async fn pending_on(&self, stream: &str) -> u64 {
         let mut conn = self.redis().await;
         let reply: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-            .arg(self.keys.outbox())
+            .arg(stream)
             .arg(GROUP)
             .query_async(&mut conn)
             .await
             .unwrap();
         reply.count() as u64
+    }
+
+    /// Every entry of every outbox stream of the prefix; see [`outbox_entries`].
+    pub async fn outbox(&self) -> Vec<(String, redis::streams::StreamId)> {
+        outbox_entries(&mut self.redis().await, &self.keys).await
     }
 
     pub async fn mysql(&self) -> mysql_async::Pool {
@@ -241,6 +274,10 @@ impl FlushEnv {
     /// Environment for the `concert-queue` binary over this test's prefix, database, topic.
     pub fn binary_env(&self) -> Vec<(String, String)> {
         let c = &self.config;
+        let cluster = c
+            .redis_cluster_nodes
+            .as_ref()
+            .map(|nodes| ("REDIS_CLUSTER_NODES", nodes.to_string()));
         vec![
             ("REDIS_URL", c.redis_url.clone()),
             ("REDIS_KEY_PREFIX", c.key_prefix.clone()),
@@ -269,6 +306,7 @@ impl FlushEnv {
             ("RUST_LOG", "warn".to_string()),
         ]
         .into_iter()
+        .chain(cluster)
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     }
@@ -276,15 +314,24 @@ impl FlushEnv {
 
 impl Drop for FlushEnv {
     fn drop(&mut self) {
-        super::delete_prefix(&self.config.redis_url, &self.config.key_prefix);
+        super::delete_keys_of(&self.config);
         super::mysql::drop_database_blocking(&self.server_url, &self.database);
     }
 }
 
-/// Appends reservation.confirmed entries for ids `r-<n>` to the outbox of `keys`.
+/// Appends reservation.confirmed entries for ids `r-<n>` to the global outbox of `keys`.
 pub async fn append_reservations(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut impl redis::aio::ConnectionLike,
     keys: &Keys,
+    range: std::ops::Range<u64>,
+) {
+    append_reservations_to(conn, &keys.outbox(), range).await;
+}
+
+/// Appends reservation.confirmed entries for ids `r-<n>` to `stream`.
+pub async fn append_reservations_to(
+    conn: &mut impl redis::aio::ConnectionLike,
+    stream: &str,
     range: std::ops::Range<u64>,
 ) {
     let ids: Vec<u64> = range.collect();
@@ -293,7 +340,7 @@ pub async fn append_reservations(
         for &n in chunk {
             let (kind, id, data) = reservation_entry(n);
             pipe.cmd("XADD")
-                .arg(keys.outbox())
+                .arg(stream)
                 .arg("*")
                 .arg("type")
                 .arg(kind)
@@ -305,6 +352,37 @@ pub async fn append_reservations(
         }
         let _: () = pipe.query_async(conn).await.unwrap();
     }
+}
+
+/// Every entry of every outbox stream of `keys` (the global one, each concert's in the set
+/// at `keys.concerts()`, each wallet bucket's) as (stream, entry), in stream id order:
+/// entries of different streams within the same millisecond come in no set order.
+pub async fn outbox_entries(
+    conn: &mut impl redis::aio::ConnectionLike,
+    keys: &Keys,
+) -> Vec<(String, redis::streams::StreamId)> {
+    let concerts: Vec<u64> = redis::cmd("SMEMBERS")
+        .arg(keys.concerts())
+        .query_async(conn)
+        .await
+        .unwrap();
+    let mut entries = Vec::new();
+    for stream in keys.outbox_streams(concerts) {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .query_async(conn)
+            .await
+            .unwrap();
+        entries.extend(reply.ids.into_iter().map(|entry| (stream.clone(), entry)));
+    }
+    let pos = |id: &str| -> (u64, u64) {
+        let (ms, seq) = id.split_once('-').unwrap();
+        (ms.parse().unwrap(), seq.parse().unwrap())
+    };
+    entries.sort_by_key(|(_, entry)| pos(&entry.id));
+    entries
 }
 
 /// When this test process's made-up outbox entries happened: the clock at first use (whole
