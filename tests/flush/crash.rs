@@ -36,10 +36,9 @@ async fn a_worker_killed_at_random_points_loses_and_doubles_nothing() {
     let total: u64 = 6_000;
     let writer = {
         let env_keys = env.keys.clone();
-        let redis_url = env.config.redis_url.clone();
+        let config = env.config.clone();
         tokio::spawn(async move {
-            let conn = redis::Client::open(redis_url.as_str()).unwrap();
-            let mut conn = conn.get_multiplexed_async_connection().await.unwrap();
+            let mut conn = crate::helpers::TestRedis::of(&config).await;
             for start in (0..total).step_by(50) {
                 crate::helpers::flush::append_reservations(&mut conn, &env_keys, start..start + 50)
                     .await;

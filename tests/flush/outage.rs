@@ -21,10 +21,9 @@ fn keep_writing(
     let appended = Arc::new(AsyncMutex::new(0));
     let counter = appended.clone();
     let keys = env.keys.clone();
-    let url = env.config.redis_url.clone();
+    let config = env.config.clone();
     let handle = tokio::spawn(async move {
-        let client = redis::Client::open(url.as_str()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut conn = crate::helpers::TestRedis::of(&config).await;
         while !*stop.borrow() {
             let mut count = counter.lock().await;
             let start = *count;
