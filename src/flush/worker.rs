@@ -560,9 +560,12 @@ impl Worker {
     }
 
     fn forget_streams_if_gone(&mut self, err: &anyhow::Error) {
-        let gone = err
-            .chain()
-            .any(|cause| cause.to_string().contains("NOGROUP"));
+        let gone = err.chain().any(|cause| {
+            cause
+                .downcast_ref::<crate::store::StoreError>()
+                .and_then(|e| e.code())
+                == Some("NOGROUP")
+        });
         if gone {
             tracing::warn!("an outbox stream lost its consumer group; listing the streams again");
             self.streams.forget();

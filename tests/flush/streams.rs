@@ -248,3 +248,26 @@ async fn lag_sums_every_stream_and_ages_by_the_oldest() {
         "dead letters beside their stream"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_lost_its_group_gets_it_again() {
+    let env = FlushEnv::new("streams-regroup").await;
+    add_concerts(&env, &[6]).await;
+    let stream = env.keys.concert_outbox(6);
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    env.append_reservations_to(&stream, 0..5).await;
+    assert_eq!(worker.drain(5).await.unwrap().acked, 5);
+
+    // Redis lost the stream (and its group); a writer appends to it anew.
+    let mut conn = env.redis().await;
+    let _: () = redis::cmd("DEL")
+        .arg(&stream)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    env.append_reservations_to(&stream, 5..12).await;
+    let report = worker.drain(5).await.unwrap();
+    assert_eq!(report.acked, 7, "{report:?}");
+    assert_eq!(env.reservation_rows().await, (12, 12));
+    assert_eq!(lag_on(&env, &stream).await, Default::default());
+}
