@@ -91,7 +91,7 @@ async fn payments_reach_mysql_and_the_topic_and_restore_rebuilds_redis() {
 
     let before = restorable(&env).await;
     let balance_42 = server.balance(42).await;
-    crate::helpers::delete_prefix(&env.config.redis_url, &env.config.key_prefix);
+    crate::helpers::delete_keys_of(&env.config);
     let store = env.store().await;
     let restored = concert_queue::catalog::restore::restore(&store, &pool)
         .await

@@ -168,7 +168,7 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
         &[("balance", 100_000), ("ledgerSeq", 3)],
     )
     .ignore();
-    let _: () = pipe.query_async(&mut conn).await.unwrap();
+    crate::helpers::flush::run_each(&mut conn, &pipe).await;
 
     let mut worker = Worker::start(&env.config).await.unwrap();
     assert_eq!(worker.drain(5).await.unwrap().acked, 6);
@@ -177,7 +177,7 @@ async fn restore_rebuilds_seats_rankings_and_balances_exactly() {
 
     // Redis loses everything under the prefix; a worker restarted first recreates an
     // empty outbox, which restore tolerates.
-    crate::helpers::delete_prefix(&env.config.redis_url, p);
+    crate::helpers::delete_keys_of(&env.config);
     worker.outbox().ensure_group().await.unwrap();
     let restored = concert_queue::catalog::restore::restore(&store, &pool)
         .await

@@ -354,6 +354,21 @@ pub async fn append_reservations_to(
     }
 }
 
+/// Runs the commands of `pipe` (on keys of any slots): in one pipeline on a single Redis,
+/// one after the other on a cluster.
+pub async fn run_each(conn: &mut super::TestRedis, pipe: &redis::Pipeline) {
+    match conn {
+        super::TestRedis::Node(node) => {
+            let _: () = pipe.query_async(node).await.unwrap();
+        }
+        super::TestRedis::Cluster(cluster) => {
+            for cmd in pipe.cmd_iter() {
+                let _: redis::Value = cmd.query_async(cluster).await.unwrap();
+            }
+        }
+    }
+}
+
 /// Every entry of every outbox stream of `keys` (the global one, each concert's in the set
 /// at `keys.concerts()`, each wallet bucket's) as (stream, entry), in stream id order:
 /// entries of different streams within the same millisecond come in no set order.
