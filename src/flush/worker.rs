@@ -107,6 +107,11 @@ pub struct Worker {
     recheck_topic: bool,
     last_observed: Option<Instant>,
     last_lag: Lag,
+    /// Entries acknowledged and entries dead-lettered since the worker started, counted
+    /// as they happen (a step that fails after acknowledging part of a batch still counts
+    /// that part).
+    acked_total: usize,
+    dead_lettered_total: usize,
     /// Time spent in each stage since the worker started.
     stages: StageTimes,
 }
@@ -168,6 +173,8 @@ impl Worker {
             recheck_topic: false,
             last_observed: None,
             last_lag: Lag::default(),
+            acked_total: 0,
+            dead_lettered_total: 0,
             stages: StageTimes::default(),
         })
     }
@@ -239,6 +246,7 @@ impl Worker {
                     "dead-lettering an outbox entry"
                 );
                 self.outbox.dead_letter(&entry, &reason, count).await?;
+                self.dead_lettered_total += 1;
                 metrics::counter!("outbox_dead_lettered_total").increment(1);
                 dead += 1;
             } else {
@@ -358,6 +366,7 @@ impl Worker {
     pub async fn drain(&mut self, max_failures: u32) -> anyhow::Result<DrainReport> {
         let mut total = DrainReport::default();
         let stages_before = self.stages;
+        let (acked_before, dead_before) = (self.acked_total, self.dead_lettered_total);
         self.pending_scan.rescan_now();
         self.streams.list_now();
         let mut failures = 0;
@@ -370,9 +379,7 @@ impl Worker {
                     if report.entries > 0 {
                         total.batches += 1;
                     }
-                    total.acked += report.acked;
                     total.duplicates += report.duplicates;
-                    total.dead_lettered += report.dead_lettered;
                 }
                 // Nothing new, but the pending list was not scanned this time: once more.
                 Ok(Step::Empty) if self.pending_scan.skipped() => self.pending_scan.rescan_now(),
@@ -393,6 +400,8 @@ impl Worker {
         self.observe(true).await;
         self.kafka.flush();
         total.stages = self.stages.since_snapshot(&stages_before);
+        total.acked = self.acked_total - acked_before;
+        total.dead_lettered = self.dead_lettered_total - dead_before;
         Ok(total)
     }
 
@@ -746,6 +755,7 @@ impl Worker {
             return Err((Sink::Redis, err));
         }
         report.acked = done.len();
+        self.acked_total += done.len();
         record_flushed(&done);
 
         report.dead_lettered = match self.fail(failures).await {

@@ -85,8 +85,11 @@ async fn two_concerts_and_a_wallet_bucket_are_flushed_and_acknowledged_on_their_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_workers_pending_entries_on_a_concert_stream_are_claimed_by_another() {
     let mut env = FlushEnv::new("streams-claim").await;
-    env.config.flush_sink_timeout = Duration::from_secs(1);
-    env.config.flush_claim_idle = Duration::from_secs(3);
+    // A short claim idle time, still past a live worker's longest wait on its sinks (2 s
+    // for a write, 2 s for the broker's reports); 2 s also leaves a loaded broker time to
+    // create the topics.
+    env.config.flush_sink_timeout = Duration::from_secs(2);
+    env.config.flush_claim_idle = Duration::from_secs(5);
     add_concerts(&env, &[4]).await;
     let stream = env.keys.concert_outbox(4);
     let mut worker = Worker::start(&env.config).await.unwrap();
