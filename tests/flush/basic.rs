@@ -372,8 +372,10 @@ async fn trimming_keeps_what_any_group_still_needs() {
 async fn lag_counts_pending_and_undelivered_entries_and_their_age() {
     let mut env = FlushEnv::new("flushlag").await;
     env.config.flush_batch_size = 10;
-    env.config.flush_sink_timeout = Duration::from_secs(1);
-    env.config.flush_claim_idle = Duration::from_secs(3);
+    // 2 s per sink call leaves a loaded broker time to create the topics; the claim idle
+    // time must pass a live worker's longest wait (2 s + 2 s).
+    env.config.flush_sink_timeout = Duration::from_secs(2);
+    env.config.flush_claim_idle = Duration::from_secs(5);
     let store = env.store().await;
     assert_eq!(env.lag().await, Default::default(), "no stream: no lag");
     env.append_reservations(0..25).await;
@@ -406,7 +408,7 @@ async fn lag_counts_pending_and_undelivered_entries_and_their_age() {
     let report = worker.drain(5).await.unwrap();
     assert_eq!(report.acked, 15);
     assert_eq!(env.pending().await, 10);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    tokio::time::sleep(env.config.flush_claim_idle + Duration::from_millis(100)).await;
     let report = worker.drain(5).await.unwrap();
     assert_eq!(report.acked, 10, "claimed from the dead worker");
     assert_eq!(env.lag().await, Default::default());
