@@ -50,8 +50,8 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
     /// Redis Cluster instead of one Redis: seed nodes as comma-separated host:port (any
-    /// few of the cluster's); when set, REDIS_URL is not used. Payments and wallet
-    /// charges are not yet supported there (docs/operations.md, "Redis Cluster").
+    /// few of the cluster's); when set, REDIS_URL is not used. Payments run in three
+    /// single-slot steps there (docs/operations.md, "Redis Cluster").
     #[arg(long, env = "REDIS_CLUSTER_NODES", value_parser = cluster_nodes)]
     pub redis_cluster_nodes: Option<ClusterNodes>,
     /// MySQL or MariaDB for the catalog and confirmed reservations; the database is

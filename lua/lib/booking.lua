@@ -150,12 +150,24 @@ local function sell_seat(tag, id, r, concert, ledger_id, balance_after, paid_ms,
   local sold = schedule_key(tag, r.schedule, 'sold')
   redis.call('HSET', sold, r.seat, id)
 
+  -- The schedule's first sale and sell-out, dated by the payments (as `restore` dates them
+  -- from MySQL): payments in steps may confirm in another order than they began.
   local info = schedule_key(tag, r.schedule, 'info')
-  if not redis.call('HGET', info, 'firstSaleMs') then
-    redis.call('HSET', info, 'firstSaleMs', int(now_ms))
+  local first_sale = tonumber(redis.call('HGET', info, 'firstSaleMs'))
+  if not first_sale or paid_ms < first_sale then
+    redis.call('HSET', info, 'firstSaleMs', int(paid_ms))
   end
   if redis.call('HLEN', sold) == redis.call('HLEN', schedule_key(tag, r.schedule, 'seats')) then
-    redis.call('HSET', info, 'soldOutMs', int(now_ms))
+    local last_sale = paid_ms
+    for _, other in ipairs(redis.call('HVALS', sold)) do
+      if other ~= id then
+        local at = tonumber(redis.call('HGET', reservation_key(tag, other), 'confirmedAtMs'))
+        if at and at > last_sale then
+          last_sale = at
+        end
+      end
+    end
+    redis.call('HSET', info, 'soldOutMs', int(last_sale))
     -- The schedule sold out: when every other one has too, the concert's queue closes.
     local total, _, _, sold_all = concert_inventory(tag, now_ms)
     if sold_all >= total then
