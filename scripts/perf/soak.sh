@@ -92,10 +92,20 @@ env ${FLUSH_ENV:-} $FLUSH_WRAPPER "${FLUSH_BIN:-$SERVER_BIN}" flush > "$OUT/flus
 FLUSH_PID=$!
 PIDS+=("$FLUSH_PID")
 if [ -n "$FLUSH_WRAPPER" ]; then
-  # The worker is the wrapper's child (heaptrack waits for it): sample that process.
+  # The worker runs below the wrapper (heaptrack waits for it): sample that process, the
+  # descendant whose executable is the worker's binary (the wrapper's subshells share its
+  # command line, not its executable).
+  descendant_running() { # pid exe
+    local child found
+    for child in $(pgrep -P "$1" || true); do
+      if [ "$(readlink "/proc/$child/exe" 2>/dev/null)" = "$2" ]; then echo "$child"; return; fi
+      found=$(descendant_running "$child" "$2")
+      [ -n "$found" ] && { echo "$found"; return; }
+    done
+  }
   worker=""
   for _ in $(seq 100); do
-    worker=$(pgrep -P "$FLUSH_PID" -f " flush\$" | head -1 || true)
+    worker=$(descendant_running "$FLUSH_PID" "$(realpath "${FLUSH_BIN:-$SERVER_BIN}")")
     [ -n "$worker" ] && break
     sleep 0.1
   done
