@@ -23,10 +23,12 @@
 # MySQL. Not run in CI. At exit (trap) the processes it started are stopped and its
 # database dropped; the topics are left, as flush.sh leaves its.
 #
+# The worker runs as deployed (docker-compose.yml): with MIMALLOC_ALLOW_THP=0, so that
+# transparent huge pages do not inflate its resident memory (docs/performance.md, section
+# 14). FLUSH_ENV="K=V ..." replaces that environment (FLUSH_ENV= for none),
 # --flush-wrapper CMD runs the worker under CMD (e.g. "heaptrack -o DIR/flush"; the worker
 # process itself is then sampled), --flush-bin PATH runs another build of the worker
-# (e.g. one built with --no-default-features, on glibc malloc), and FLUSH_ENV="K=V ..."
-# gives the worker extra environment (e.g. MALLOC_ARENA_MAX=2).
+# (e.g. one built with --no-default-features, on glibc malloc).
 #
 # usage: scripts/perf/soak.sh [--minutes 30] [--every 10] [--users 350] [--out DIR]
 #          [--bookings-per-sec R] [--flush-wrapper CMD] [--flush-bin PATH] [--no-build]
@@ -34,7 +36,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 MINUTES=30 EVERY=10 USERS=350 BUILD=1 BOOKINGS="" FLUSH_WRAPPER="" FLUSH_BIN=""
-CANCEL_SHARE=0.25 SOLD_SHARE=0.6
+CANCEL_SHARE=0.25 SOLD_SHARE=0.6 FLUSH_ENV="${FLUSH_ENV-MIMALLOC_ALLOW_THP=0}"
 OUT="target/perf/soak-$(date -u +%Y%m%dT%H%M%SZ)"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -46,7 +48,7 @@ while [ $# -gt 0 ]; do
     --flush-wrapper) FLUSH_WRAPPER="$2"; shift 2 ;;
     --flush-bin) FLUSH_BIN="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -88,7 +90,7 @@ export REDIS_URL REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="$PERF_MYSQL_URL" \
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 # shellcheck disable=SC2086 # the wrapper and FLUSH_ENV are word lists by design
-env ${FLUSH_ENV:-} $FLUSH_WRAPPER "${FLUSH_BIN:-$SERVER_BIN}" flush > "$OUT/flush.log" 2>&1 &
+env $FLUSH_ENV $FLUSH_WRAPPER "${FLUSH_BIN:-$SERVER_BIN}" flush > "$OUT/flush.log" 2>&1 &
 FLUSH_PID=$!
 PIDS+=("$FLUSH_PID")
 if [ -n "$FLUSH_WRAPPER" ]; then
