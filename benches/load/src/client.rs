@@ -53,6 +53,16 @@ impl Call<'_> {
         }
     }
 
+    pub fn delete(path: String) -> Call<'static> {
+        Call {
+            method: Method::DELETE,
+            path,
+            bearer: None,
+            json: None,
+            forwarded_for: None,
+        }
+    }
+
     pub fn post(path: String, json: String) -> Call<'static> {
         Call {
             method: Method::POST,

@@ -15,6 +15,7 @@ pub enum Endpoint {
     Charge,
     Hold,
     Pay,
+    Cancel,
 }
 
 /// How one request ended.
@@ -40,6 +41,7 @@ impl Endpoint {
             Endpoint::Charge => "POST /api/users/{id}/balance/charge",
             Endpoint::Hold => "POST /api/reservations",
             Endpoint::Pay => "POST /api/payments",
+            Endpoint::Cancel => "DELETE /api/reservations/{id}",
         }
     }
 
@@ -55,10 +57,11 @@ impl Endpoint {
             Endpoint::Charge => "charge",
             Endpoint::Hold => "hold",
             Endpoint::Pay => "pay",
+            Endpoint::Cancel => "cancel",
         }
     }
 
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::ConcertList,
         Endpoint::ConcertDetail,
         Endpoint::Schedules,
@@ -68,6 +71,7 @@ impl Endpoint {
         Endpoint::Charge,
         Endpoint::Hold,
         Endpoint::Pay,
+        Endpoint::Cancel,
     ];
 
     pub fn from_short_name(name: &str) -> Option<Endpoint> {
@@ -80,8 +84,11 @@ impl Endpoint {
             (Endpoint::IssueToken, 200 | 201) => Outcome::Ok,
             (Endpoint::Hold | Endpoint::Pay, 201) => Outcome::Ok,
             (Endpoint::Pay, 200) => Outcome::Ok,
+            (Endpoint::Cancel, 204) => Outcome::Ok,
             (Endpoint::Hold, 409) => Outcome::Refused,
-            (Endpoint::IssueToken | Endpoint::Hold | Endpoint::Pay, _) => Outcome::Error,
+            (Endpoint::IssueToken | Endpoint::Hold | Endpoint::Pay | Endpoint::Cancel, _) => {
+                Outcome::Error
+            }
             (_, 200) => Outcome::Ok,
             _ => Outcome::Error,
         }

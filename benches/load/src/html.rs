@@ -71,8 +71,10 @@ pub fn report(summary: &Summary, record: &Record) -> anyhow::Result<String> {
     }
     let flows = summary
         .flow_sentence()
+        .into_iter()
+        .chain(summary.soak_sentence())
         .map(|sentence| format!("<p>{sentence}.</p>"))
-        .unwrap_or_default();
+        .collect::<String>();
     let late = summary
         .send_lag
         .as_ref()

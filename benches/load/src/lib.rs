@@ -8,7 +8,8 @@
 //! Scenarios: `mix` (the seed's six APIs, `--weights`), `token`, `status`, `flow`, and
 //! `fairness` (one attacker against honest clients; its own report, src/fairness.rs) and
 //! `flash` (a flash crowd joining one concert and polling until admitted, with its checks:
-//! src/flash.rs, src/flash_check.rs).
+//! src/flash.rs, src/flash_check.rs), and `soak` (the mix played by buyers who join again
+//! when their token lapses and book at a steady rate: src/soak.rs).
 //! With `--jwt-secret` every request that names a user carries that user's JWT, for a
 //! server in `AUTH_MODE=jwt`.
 
@@ -30,6 +31,7 @@ pub mod plan;
 pub mod record;
 pub mod requests;
 pub mod session;
+pub mod soak;
 pub mod summary;
 pub mod target;
 
@@ -73,7 +75,15 @@ pub enum Scenario {
     /// `pollAfterMs` advises until admitted, over --users connections; the run is checked
     /// (no 5xx, admission in join order, no position going up) and fails on a violation.
     Flash,
+    /// The mix (--weights) played by buyers who live on: a buyer whose token is no longer
+    /// ACTIVE joins again and polls until admitted; --bookings-per-sec bookings (hold, then
+    /// pay from the wallet charged at set-up, or cancel for --cancel-share) over the run.
+    Soak,
 }
+
+/// The soak's wallets at set-up (and each top-up): this many of the catalog's dearest seat,
+/// unless --charge-amount says otherwise.
+const WALLET_PRICES: u64 = 10;
 
 /// Flags of `concert-queue-load`.
 #[derive(clap::Parser, Debug, Clone)]
@@ -117,7 +127,8 @@ pub struct LoadArgs {
     /// Longest set-up (joining and waiting for ACTIVE) before the window opens.
     #[arg(long, default_value_t = 60)]
     pub setup_secs: u64,
-    /// Booking flow: won charged to each buyer (default: the catalog's dearest seat).
+    /// Booking flow: won charged to each buyer (default: the catalog's dearest seat). Soak:
+    /// each buyer's wallet at set-up and at each top-up (default: ten of the dearest seat).
     #[arg(long)]
     pub charge_amount: Option<u64>,
     /// First user id; the default derives one from the clock so runs do not collide.
@@ -155,6 +166,12 @@ pub struct LoadArgs {
     /// Fairness scenario: tries an honest client makes, honouring Retry-After.
     #[arg(long, default_value_t = 3)]
     pub tries: u32,
+    /// Soak scenario: bookings per second over all buyers (0: none).
+    #[arg(long, default_value_t = 1.0)]
+    pub bookings_per_sec: f64,
+    /// Soak scenario: the share of bookings that cancel the hold instead of paying.
+    #[arg(long, default_value_t = 0.25)]
+    pub cancel_share: f64,
     /// Flash scenario: buyers joining the one concert.
     #[arg(long, default_value_t = 200_000)]
     pub buyers: u64,
@@ -169,7 +186,7 @@ pub struct LoadArgs {
 impl LoadArgs {
     fn weights(&self) -> anyhow::Result<Weights> {
         match self.scenario {
-            Scenario::Mix => self.weights.parse(),
+            Scenario::Mix | Scenario::Soak => self.weights.parse(),
             Scenario::Token => "token=1".parse(),
             Scenario::Status | Scenario::Flow | Scenario::Fairness | Scenario::Flash => {
                 "status=1".parse()
@@ -297,6 +314,12 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
     if args.scenario == Scenario::Flow && args.model == Model::Open {
         bail!("the booking flow is a closed-model scenario (one buyer after another per user)");
     }
+    if args.scenario == Scenario::Soak && args.model == Model::Open {
+        bail!("the soak's buyers are a closed-model scenario (each buyer's next step follows its last)");
+    }
+    if !(0.0..=1.0).contains(&args.cancel_share) || args.bookings_per_sec < 0.0 {
+        bail!("--cancel-share must be within 0 and 1, --bookings-per-sec at least 0");
+    }
     let weights = Arc::new(args.weights()?);
     let timeout = Duration::from_secs(args.timeout_secs.max(1));
     let first_user = args.first_user.unwrap_or_else(plan::default_first_user);
@@ -310,7 +333,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
         "setting up {} connections (tokens: {needs_token}, ACTIVE: {needs_active})",
         args.users
     );
-    let users = set_up(
+    let mut users = set_up(
         &target,
         timeout,
         &setup_plan,
@@ -320,6 +343,16 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
         setup_deadline,
     )
     .await;
+    let wallet = args
+        .charge_amount
+        .unwrap_or(setup_plan.highest_price.saturating_mul(WALLET_PRICES));
+    if args.scenario == Scenario::Soak && args.bookings_per_sec > 0.0 {
+        let charged = soak::charge_wallets(&mut users, wallet).await;
+        eprintln!(
+            "charged {charged} of {} wallets with {wallet} won",
+            users.len()
+        );
+    }
     if needs_active {
         let inactive = users.iter().filter(|(_, s)| !s.active).count();
         if inactive > 0 {
@@ -359,6 +392,15 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
             };
             let make = || Connection::new(target.clone(), timeout);
             flow::run(args.users, make, plan, recorder.clone(), settings).await
+        }
+        (Scenario::Soak, _) => {
+            let settings = soak::SoakSettings {
+                bookings_per_sec: args.bookings_per_sec,
+                cancel_share: args.cancel_share,
+                wallet,
+            };
+            let pacer = Arc::new(soak::Pacer::new(start, args.bookings_per_sec));
+            soak::run(users, plan, weights, recorder.clone(), settings, pacer).await
         }
         (_, Model::Closed) => closed::run_mix(users, plan, weights, recorder.clone()).await,
         (_, Model::Open) => {

@@ -47,8 +47,11 @@ impl FromStr for Weights {
             let (name, weight) = part.split_once('=').unwrap_or((part, "1"));
             let endpoint = Endpoint::from_short_name(name.trim())
                 .with_context(|| format!("unknown endpoint {name:?} in --weights"))?;
-            if matches!(endpoint, Endpoint::Charge | Endpoint::Hold | Endpoint::Pay) {
-                bail!("{name} belongs to the booking flow (--scenario flow), not to a mix");
+            if matches!(
+                endpoint,
+                Endpoint::Charge | Endpoint::Hold | Endpoint::Pay | Endpoint::Cancel
+            ) {
+                bail!("{name} belongs to the booking flow (--scenario flow or soak), not to a mix");
             }
             let weight: u32 = weight
                 .trim()

@@ -59,6 +59,19 @@ pub struct FlowCounts {
     pub cut: u64,
 }
 
+/// What the soak's buyers did besides single requests (`--scenario soak`).
+#[derive(Clone, Copy, Default, Debug, serde::Serialize)]
+pub struct SoakCounts {
+    /// Joins again after a token was no longer ACTIVE (lapsed, or ended by a payment).
+    pub rejoins: u64,
+    pub paid: u64,
+    pub cancelled: u64,
+    /// Bookings that found no seat to hold (none AVAILABLE, or each tried one taken first).
+    pub no_seat: u64,
+    /// Wallets charged again after a payment answered 402.
+    pub top_ups: u64,
+}
+
 /// Everything one run recorded.
 #[derive(Clone)]
 pub struct Record {
@@ -66,6 +79,7 @@ pub struct Record {
     pub endpoints: BTreeMap<Endpoint, EndpointRecord>,
     pub seconds: Vec<SecondRecord>,
     pub flows: FlowCounts,
+    pub soak: SoakCounts,
     /// Open model: how long after its intended time each request was sent (the timer's
     /// millisecond resolution, or every connection busy). It is part of the latency.
     pub send_lag_us: Histogram<u64>,
@@ -90,6 +104,7 @@ impl Recorder {
                 endpoints: BTreeMap::new(),
                 seconds: Vec::new(),
                 flows: FlowCounts::default(),
+                soak: SoakCounts::default(),
                 send_lag_us: new_histogram(),
             })),
         }
@@ -103,8 +118,20 @@ impl Recorder {
         latency: Duration,
         ended: Instant,
     ) -> Outcome {
+        self.record_judged(endpoint, answer, latency, ended, Endpoint::judge)
+    }
+
+    /// `record`, with answers judged by `judge` instead of `Endpoint::judge`.
+    pub fn record_judged(
+        &self,
+        endpoint: Endpoint,
+        answer: Result<u16, Failure>,
+        latency: Duration,
+        ended: Instant,
+        judge: fn(Endpoint, u16) -> Outcome,
+    ) -> Outcome {
         let (status, outcome) = match answer {
-            Ok(status) => (status, endpoint.judge(status)),
+            Ok(status) => (status, judge(endpoint, status)),
             Err(_) => (0, Outcome::Error),
         };
         let mut record = self.inner.lock().expect("recorder lock");
@@ -148,6 +175,10 @@ impl Recorder {
 
     pub fn flow(&self, update: impl FnOnce(&mut FlowCounts)) {
         update(&mut self.inner.lock().expect("recorder lock").flows);
+    }
+
+    pub fn soak(&self, update: impl FnOnce(&mut SoakCounts)) {
+        update(&mut self.inner.lock().expect("recorder lock").soak);
     }
 
     /// What was recorded so far.

@@ -34,7 +34,7 @@ pub fn mix_call<'a>(
         ))),
         Endpoint::QueueStatus => bearer(Call::get("/api/queue/status".into())),
         Endpoint::IssueToken => token_call(plan.fresh_user(), plan.concert(rng).id),
-        Endpoint::Charge | Endpoint::Hold | Endpoint::Pay => {
+        Endpoint::Charge | Endpoint::Hold | Endpoint::Pay | Endpoint::Cancel => {
             unreachable!("booking-flow endpoints are refused by --weights")
         }
     }
@@ -56,6 +56,28 @@ pub async fn send_recorded(
         answer.as_ref().map(|a| a.status).map_err(|f| *f),
         ended.saturating_duration_since(intended),
         ended,
+    );
+    (outcome, answer.ok())
+}
+
+/// Sends `call` now and records it as `endpoint`, its answer judged by `judge` (a
+/// scenario's own view of which answers are refusals) instead of `Endpoint::judge`.
+pub async fn send_judged(
+    conn: &mut Connection,
+    recorder: &Recorder,
+    endpoint: Endpoint,
+    call: Call<'_>,
+    judge: fn(Endpoint, u16) -> Outcome,
+) -> (Outcome, Option<super::client::Answer>) {
+    let sent = Instant::now();
+    let answer = conn.send(call).await;
+    let ended = Instant::now();
+    let outcome = recorder.record_judged(
+        endpoint,
+        answer.as_ref().map(|a| a.status).map_err(|f| *f),
+        ended.saturating_duration_since(sent),
+        ended,
+        judge,
     );
     (outcome, answer.ok())
 }

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::machine::Machine;
-use super::record::{new_histogram, FlowCounts, Record};
+use super::record::{new_histogram, FlowCounts, Record, SoakCounts};
 
 /// One line of the table.
 #[derive(Clone, Debug, Serialize)]
@@ -46,6 +46,8 @@ pub struct Summary {
     pub total: Row,
     pub endpoints: Vec<Row>,
     pub flows: FlowCounts,
+    /// The soak's buyers: re-joins and bookings (all zero in other scenarios).
+    pub soak: SoakCounts,
     /// Open model: send lag behind the schedule (included in every latency above).
     pub send_lag: Option<Lag>,
 }
@@ -121,6 +123,7 @@ impl Summary {
             total: row("all", &all, ok, refused, errors, Vec::new(), window_secs),
             endpoints,
             flows: record.flows,
+            soak: record.soak,
             send_lag: (!record.send_lag_us.is_empty()).then(|| Lag {
                 p50_ms: ms(record.send_lag_us.value_at_quantile(0.5)),
                 p99_ms: ms(record.send_lag_us.value_at_quantile(0.99)),
@@ -186,6 +189,9 @@ impl Summary {
         if let Some(flows) = self.flow_sentence() {
             let _ = writeln!(out, "{flows}");
         }
+        if let Some(soak) = self.soak_sentence() {
+            let _ = writeln!(out, "{soak}");
+        }
         if let Some(lag) = &self.send_lag {
             let _ = writeln!(out, "{}", lag.sentence());
         }
@@ -205,6 +211,24 @@ impl Summary {
                 f.sold_out,
                 f.failed,
                 f.cut
+            )
+        })
+    }
+}
+
+impl Summary {
+    /// What the soak's buyers did, when the run had any.
+    pub fn soak_sentence(&self) -> Option<String> {
+        let s = &self.soak;
+        (s.rejoins + s.paid + s.cancelled + s.no_seat > 0).then(|| {
+            format!(
+                "soak buyers: {} re-joins, {} paid ({:.2}/s), {} cancelled holds, {} bookings found no seat, {} wallet top-ups",
+                s.rejoins,
+                s.paid,
+                s.paid as f64 / self.run.window_secs.max(1e-9),
+                s.cancelled,
+                s.no_seat,
+                s.top_ups
             )
         })
     }

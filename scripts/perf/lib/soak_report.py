@@ -8,6 +8,7 @@ usage: python soak_report.py OUT
 """
 
 import csv
+import json
 import math
 import sys
 from pathlib import Path
@@ -93,14 +94,54 @@ def main(out):
         )
     if missing:
         lines.append(f"lag samples without an answer from /health: {missing}")
+    answers = answer_kinds(out / "load.json")
+    if answers is not None:
+        lines.extend(answers[0])
+        verdicts.append(answers[1])
     lines.append("goals: " + ("all met" if all(verdicts) else "NOT all met"))
     print("\n".join(lines))
     chart(out, samples, lags, window)
 
 
+# What each 4xx means in the soak: a buyer's life (expected), or something to look into.
+KINDS = {
+    ("GET /api/schedules/{id}/seats", 403): "token no longer ACTIVE: the buyer joins again",
+    ("POST /api/reservations", 409): "seat taken first or hold limit",
+    ("POST /api/payments", 402): "wallet empty: topped up, paid again",
+}
+
+
+def answer_kinds(path):
+    """Lines on the 4xx by kind and the 5xx, and whether there was no 5xx or no answer."""
+    if not path.exists():
+        return None
+    load = json.loads(path.read_text())
+    total = load["total"]["requests"]
+    lines = [f"answers of {total:,} requests:"]
+    bad = 0
+    for row in load["endpoints"]:
+        for status, count in row["statuses"]:
+            if status == 0 or status >= 500:
+                bad += count
+            if 400 <= status < 500:
+                kind = KINDS.get((row["endpoint"], status), "unexpected")
+                lines.append(
+                    f"  4xx: {row['endpoint']} {status} x{count:,} "
+                    f"({count / total:.4%} of requests): {kind}"
+                )
+    ok = bad == 0
+    lines.append(f"  5xx or no answer: {bad}  [{'met' if ok else 'NOT met'}: none]")
+    return lines, ok
+
+
 def chart(out, samples, lags, window):
     minutes = [number(r, "elapsed_s") / 60 for r in samples]
-    fig, (ax_rss, ax_redis, ax_lag) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    has_load = all(number(r, "load1") is not None for r in samples if "load1" in r) and (
+        "load1" in samples[0]
+    )
+    rows = 4 if has_load else 3
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.7 * rows), sharex=True)
+    ax_rss, ax_redis, ax_lag = axes[:3]
     ax_rss.plot(minutes, [number(r, "server_rss_kb") / 1024 for r in samples], label="server")
     ax_rss.plot(minutes, [number(r, "flush_rss_kb") / 1024 for r in samples], label="flush worker")
     ax_rss.set_ylabel("resident memory (MiB)")
@@ -123,11 +164,18 @@ def chart(out, samples, lags, window):
     ax_lag.axhline(LAG_GOAL_S, color="0.5", ls="--", lw=0.8, label="goal: 1 s")
     ax_lag.set_ylabel("outbox lag (s)")
     ax_lag.set_ylim(0, max([LAG_GOAL_S * 1.1] + [v * 1.05 for _, v in lag_points]))
-    ax_lag.set_xlabel("minutes into the soak (shaded: the windows compared)")
     ax_lag.legend(loc="upper right")
-    for ax in (ax_rss, ax_redis, ax_lag):
+    if has_load:
+        ax_load = axes[3]
+        ax_load.plot(minutes, [number(r, "load1") for r in samples], color="tab:purple")
+        ax_load.axhline(2, color="0.5", ls="--", lw=0.8, label="2 cores")
+        ax_load.set_ylabel("load average (1 min)")
+        ax_load.set_ylim(bottom=0)
+        ax_load.legend(loc="upper right")
+    axes[-1].set_xlabel("minutes into the soak (shaded: the windows compared)")
+    for ax in axes:
         ax.grid(True, color="0.85", lw=0.5)
-    fig.suptitle("concert-queue soak: the seed mix, memory and outbox lag over time")
+    fig.suptitle("concert-queue soak: the seed mix played by buyers, with bookings")
     fig.tight_layout()
     fig.savefig(out / "soak.png", dpi=80)
 

@@ -16,6 +16,7 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    #[allow(dead_code)] // not every test binary uses every helper
     pub async fn start(name: &str) -> TestServer {
         Self::start_with(name, |_| {}).await
     }
@@ -75,6 +76,20 @@ impl TestServer {
                 "title",
                 format!("Concert {concert_id}"),
             )
+            .query(&mut self.redis())
+            .unwrap();
+    }
+
+    /// Registers a schedule of `concert_id` with seats 1 to `seats` at `price`, as `seed`
+    /// writes them to Redis.
+    #[allow(dead_code)]
+    pub fn add_schedule(&self, concert_id: u64, schedule_id: u64, seats: u32, price: u64) {
+        let keys = concert_queue::store::Keys::new(self.config.key_prefix.clone());
+        let prices: Vec<(u32, u64)> = (1..=seats).map(|n| (n, price)).collect();
+        let _: () = redis::pipe()
+            .hset(keys.schedule_concerts(), schedule_id, concert_id)
+            .sadd(keys.concert_schedules(concert_id), schedule_id)
+            .hset_multiple(keys.schedule(concert_id, schedule_id).seats, &prices)
             .query(&mut self.redis())
             .unwrap();
     }
