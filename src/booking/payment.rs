@@ -73,7 +73,7 @@ impl Booking {
         claims: &Claims,
         reservation_id: &str,
     ) -> Result<Payment, BookingError> {
-        if self.settings.payment_in_steps || self.store.is_cluster() {
+        if self.pays_in_steps() {
             return self.pay_in_steps(claims, reservation_id).await;
         }
         let concert_id = concert_of(reservation_id)?;
@@ -92,6 +92,12 @@ impl Booking {
             )
             .await?;
         payment_of(reservation_id, reply, "pay_reservation")
+    }
+
+    /// Whether payments run in three steps here (a Redis Cluster, or `PAYMENT_STEPS=steps`);
+    /// otherwise no reservation is ever PAYING and the sweeper has none to settle.
+    pub fn pays_in_steps(&self) -> bool {
+        self.settings.payment_in_steps || self.store.is_cluster()
     }
 
     /// The payment in three steps. A debit the sweeper voided first (the buyer's request

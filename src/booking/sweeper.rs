@@ -82,7 +82,13 @@ impl HoldSweeper {
             )
             .await?;
         let mut first_error = None;
-        for &concert_id in &concerts {
+        // Two round trips per concert, only where payments can be left between steps.
+        let settling: &[u64] = if booking.pays_in_steps() {
+            &concerts
+        } else {
+            &[]
+        };
+        for &concert_id in settling {
             match booking
                 .settle_stuck_payments(concert_id, super::payment::PAYING_GRACE)
                 .await
