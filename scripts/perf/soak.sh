@@ -25,7 +25,9 @@
 #
 # The worker runs as deployed (docker-compose.yml): with MIMALLOC_ALLOW_THP=0, so that
 # transparent huge pages do not inflate its resident memory (docs/performance.md, section
-# 14). FLUSH_ENV="K=V ..." replaces that environment (FLUSH_ENV= for none),
+# 14). FLUSH_ENV="K=V ..." replaces that environment (FLUSH_ENV= for none), and
+# SERVER_ENV="K=V ..." is the server's (none by default; SERVER_ENV=MIMALLOC_ALLOW_THP=0
+# runs the server as the worker runs),
 # --flush-wrapper CMD runs the worker under CMD (e.g. "heaptrack -o DIR/flush"; the worker
 # process itself is then sampled), --flush-bin PATH runs another build of the worker
 # (e.g. one built with --no-default-features, on glibc malloc).
@@ -37,6 +39,7 @@ cd "$(dirname "$0")/../.."
 
 MINUTES=30 EVERY=10 USERS=350 BUILD=1 BOOKINGS="" FLUSH_WRAPPER="" FLUSH_BIN=""
 CANCEL_SHARE=0.25 SOLD_SHARE=0.6 FLUSH_ENV="${FLUSH_ENV-MIMALLOC_ALLOW_THP=0}"
+SERVER_ENV="${SERVER_ENV-}"
 OUT="target/perf/soak-$(date -u +%Y%m%dT%H%M%SZ)"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -48,7 +51,7 @@ while [ $# -gt 0 ]; do
     --flush-wrapper) FLUSH_WRAPPER="$2"; shift 2 ;;
     --flush-bin) FLUSH_BIN="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -86,7 +89,8 @@ export REDIS_URL REDIS_KEY_PREFIX="$PREFIX" MYSQL_URL="$PERF_MYSQL_URL" \
   FLUSH_METRICS_ADDR="127.0.0.1:$FLUSH_METRICS_PORT" RUST_LOG=warn
 
 "$SERVER_BIN" seed --catalog bench-data/catalog.json > "$OUT/seed.log" 2>&1
-"$SERVER_BIN" serve > "$OUT/server.log" 2>&1 &
+# shellcheck disable=SC2086 # SERVER_ENV is a word list by design
+env $SERVER_ENV "$SERVER_BIN" serve > "$OUT/server.log" 2>&1 &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 # shellcheck disable=SC2086 # the wrapper and FLUSH_ENV are word lists by design
@@ -130,7 +134,7 @@ STARTED=$(date -u +%FT%TZ)
 {
   echo "started $STARTED; commit $COMMIT; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
   echo "soak buyers: the seed mix at $USERS users for $MINUTES min, $BOOKINGS bookings/s ($CANCEL_SHARE of them cancelled) on $SEATS seats; samples every $EVERY s, the lag every second"
-  echo "server pid $SERVER_PID, flush worker pid $FLUSH_PID${WRAPPER_PID:+ (under: $FLUSH_WRAPPER, pid $WRAPPER_PID)}${FLUSH_BIN:+, binary $FLUSH_BIN}${FLUSH_ENV:+, env $FLUSH_ENV}, redis-server pid $OWN_REDIS_PID (port $REDIS_PORT)"
+  echo "server pid $SERVER_PID${SERVER_ENV:+ (env $SERVER_ENV)}, flush worker pid $FLUSH_PID${WRAPPER_PID:+ (under: $FLUSH_WRAPPER, pid $WRAPPER_PID)}${FLUSH_BIN:+, binary $FLUSH_BIN}${FLUSH_ENV:+, env $FLUSH_ENV}, redis-server pid $OWN_REDIS_PID (port $REDIS_PORT)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/run.txt"
 

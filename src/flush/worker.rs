@@ -596,6 +596,9 @@ impl Worker {
                 break;
             }
         }
+        // A drain may follow on this worker (`run`, then `drain`): it must take from
+        // Redis again, or it would find nothing forever.
+        self.finishing = false;
     }
 
     /// Parses a batch and writes it to MySQL in one transaction; when MySQL rejects the

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use crate::helpers::booking::{catalog, concert};
 use crate::helpers::TestServer;
 use concert_queue::Config;
@@ -64,7 +66,13 @@ async fn a_hundred_seats_with_twenty_contenders_each_are_each_held_once() {
             attempts.push(async move { (seat, *user, server.hold(token, 10, seat).await) });
         }
     }
-    let answers = futures::future::join_all(attempts).await;
+    // 200 requests in flight at a time, a seat's 20 contenders side by side: the race is
+    // the same, and on a loaded machine no request waits out the client's timeout behind
+    // 2,000 others.
+    let answers: Vec<_> = futures::stream::iter(attempts)
+        .buffer_unordered(200)
+        .collect()
+        .await;
     let odd: Vec<_> = answers
         .iter()
         .filter(|(_, _, (s, _))| *s != 201 && *s != 409)

@@ -261,6 +261,35 @@ async fn step_until_stopped(mut worker: Worker, stopped: watch::Receiver<bool>) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_ran_and_stopped_still_drains_what_came_after() {
+    let env = FlushEnv::new("flushrundrain").await;
+    env.append_reservations(0..30).await;
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(async move {
+        worker.run(stopped).await.unwrap();
+        worker
+    });
+    crate::helpers::eventually(
+        Duration::from_secs(60),
+        "the running worker flushes the first entries",
+        || async { (env.lag().await.entries == 0).then_some(()) },
+    )
+    .await;
+    stop.send(true).unwrap();
+    let mut worker = running.await.unwrap();
+
+    // What the servers appended after the worker stopped: `flush --once` on the same worker.
+    env.append_reservations(30..50).await;
+    let drained = tokio::time::timeout(Duration::from_secs(60), worker.drain(5))
+        .await
+        .expect("the drain ends")
+        .unwrap();
+    assert_eq!(drained.acked, 20);
+    assert_eq!(env.reservation_rows().await, (50, 50));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_at_once_write_every_entry_once() {
     let mut env = FlushEnv::new("flushtwo").await;
     env.config.flush_batch_size = 100;
