@@ -4,13 +4,14 @@
 #   1. a catalog of SEATS seats (generated; 50 per schedule, 10 schedules per concert);
 #   2. a concert-queue on 127.0.0.1 (own Redis prefix and MySQL database) and the load
 #      tool's booking flow until the seats are sold (or --fill-seconds pass);
-#   3. the server stops and the filled outbox is copied (Redis COPY) to a template key;
-#   4. each drain gets a fresh copy of the template under a prefix of its own, an empty
+#   3. the server stops and the filled outbox streams (each concert's and each wallet
+#      bucket's) are copied (Redis COPY) to template keys <template>:<stream's name>;
+#   4. each drain gets a fresh copy of the templates under a prefix of its own, an empty
 #      MySQL database and the topic perf-flush-<pid>-<n> (the worker creates both), and
 #      `flush --once` drains it; its wall time, start-up included, gives reservations/s
 #      and outbox entries/s. With several --drain-with binaries and --repeats, the drains
 #      alternate (A B A B ...) on copies of the same outbox: an A/B comparison in one run.
-# --keep-outbox NAME keeps the template as perfflush-saved:NAME (not deleted at exit);
+# --keep-outbox NAME keeps the templates as perfflush-saved:NAME:* (not deleted at exit);
 # --from-outbox NAME skips the fill and drains copies of that saved outbox instead.
 # Redis keys and the MySQL databases are deleted at the end; the Kafka topics are left (a
 # few MB each; delete them with your broker's tools if you mind).
@@ -55,7 +56,7 @@ build_server
 
 if [ -n "$FROM" ]; then
   TEMPLATE="perfflush-saved:$FROM"
-  [ "$(rcli EXISTS "$TEMPLATE")" = 1 ] || { echo "no saved outbox $TEMPLATE" >&2; exit 2; }
+  [ -n "$(rcli --scan --pattern "$TEMPLATE:*" | head -1)" ] || { echo "no saved outbox $TEMPLATE" >&2; exit 2; }
 else
   if [ -n "$KEEP" ]; then TEMPLATE="perfflush-saved:$KEEP"; else TEMPLATE="$PREFIX:template"; fi
   own_database "cq_perf_flush_$$"
@@ -88,30 +89,38 @@ PY
   LOAD_PID=$!
   PIDS+=("$LOAD_PID")
   # Stop filling once every seat is sold (the flow would only charge wallets from then on):
-  # the sales ranking counts confirmed reservations per concert; Ctrl-C (SIGINT) ends the
-  # load tool's window early and it still writes its reports.
+  # each schedule's sold hash has a field per confirmed seat; Ctrl-C (SIGINT) ends the load
+  # tool's window early and it still writes its reports.
   while kill -0 "$LOAD_PID" 2>/dev/null; do
-    sold=$(rcli ZRANGE "$PREFIX:ranking:sales" 0 -1 WITHSCORES | awk 'NR % 2 == 0 {s += $1} END {print s + 0}')
+    sold=$(rcli --scan --pattern "$PREFIX:{c:*}:s:*:sold" | while read -r key; do rcli HLEN "$key"; done \
+      | awk '{s += $1} END {print s + 0}')
     [ "$sold" -ge "$SEATS" ] && { kill -INT "$LOAD_PID" 2>/dev/null; break; }
     sleep 1
   done
   wait "$LOAD_PID" 2>/dev/null || true
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
-  rcli DEL "$TEMPLATE" > /dev/null
-  rcli COPY "$PREFIX:outbox" "$TEMPLATE" > /dev/null
-  rcli --scan --pattern "$PREFIX:*" | grep -vxF "$TEMPLATE" \
+  # Every outbox stream (each concert's, each wallet bucket's, the legacy global one) is
+  # copied to $TEMPLATE:<its name after the prefix>.
+  rcli --scan --pattern "$TEMPLATE:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL > /dev/null
+  rcli --scan --pattern "$PREFIX:*outbox" | while read -r stream; do
+    rcli COPY "$stream" "$TEMPLATE:${stream#"$PREFIX:"}" > /dev/null
+  done
+  rcli --scan --pattern "$PREFIX:*" | awk -v t="$TEMPLATE:" 'index($0, t) != 1' \
     | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL > /dev/null
   mysql -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$DATABASE\`"
   DATABASE=""
   [ -n "$KEEP" ] && echo "   the filled outbox is kept as $TEMPLATE (drain it again with --from-outbox $KEEP)"
 fi
-ENTRIES=$(rcli XLEN "$TEMPLATE")
-echo "   outbox entries: $ENTRIES"
+ENTRIES=$(rcli --scan --pattern "$TEMPLATE:*" | while read -r stream; do rcli XLEN "$stream"; done \
+  | awk '{s += $1} END {print s + 0}')
+echo "   outbox entries: $ENTRIES (in $(rcli --scan --pattern "$TEMPLATE:*" | wc -l) streams)"
 
 # One drain: a copy of the template under prefix $1, database $2, topic $3, binary $4.
 drain() {
   local prefix="$1" database="$2" topic="$3" bin="$4" log="$5" start end
-  rcli COPY "$TEMPLATE" "$prefix:outbox" > /dev/null
+  rcli --scan --pattern "$TEMPLATE:*" | while read -r stream; do
+    rcli COPY "$stream" "$prefix:${stream#"$TEMPLATE:"}" > /dev/null
+  done
   start=$(date +%s.%N)
   env REDIS_KEY_PREFIX="$prefix" MYSQL_URL="${MYSQL_BASE%/*}/$database" KAFKA_TOPIC="$topic" \
     TOKEN_SECRET="perf-flush-secret-$prefix" RUST_LOG="${FLUSH_RUST_LOG:-warn,concert_queue=info}" \

@@ -233,13 +233,38 @@ impl Outbox {
         reads: &[Vec<Arc<str>>],
         count: usize,
     ) -> anyhow::Result<Vec<RawEntry>> {
+        self.read_group(reads, count, ">")
+            .await
+            .context("reading new outbox entries (XREADGROUP)")
+    }
+
+    /// Reads up to `count` entries per stream already delivered to this very consumer
+    /// and still pending (XREADGROUP from id 0): entries whose delivery it never saw (the
+    /// answer to its read was lost, or came after its timeout), which no other worker
+    /// would claim before the claim idle time.
+    pub async fn read_own_pending(
+        &self,
+        reads: &[Vec<Arc<str>>],
+        count: usize,
+    ) -> anyhow::Result<Vec<RawEntry>> {
+        self.read_group(reads, count, "0")
+            .await
+            .context("reading this consumer's pending outbox entries (XREADGROUP 0)")
+    }
+
+    async fn read_group(
+        &self,
+        reads: &[Vec<Arc<str>>],
+        count: usize,
+        from: &str,
+    ) -> anyhow::Result<Vec<RawEntry>> {
         let options = redis::streams::StreamReadOptions::default()
             .group(GROUP, &self.consumer)
             .count(count);
         let cmds: Vec<redis::Cmd> = reads
             .iter()
             .map(|streams| {
-                let ids = vec![">"; streams.len()];
+                let ids = vec![from; streams.len()];
                 let keys: Vec<&str> = streams.iter().map(|s| &**s).collect();
                 redis::Cmd::xread_options(&keys, &ids, &options)
             })
@@ -273,9 +298,7 @@ impl Outbox {
             }
         }
         match failed {
-            Some(err) if entries.is_empty() => {
-                Err(err).context("reading new outbox entries (XREADGROUP)")
-            }
+            Some(err) if entries.is_empty() => Err(err.into()),
             Some(err) => {
                 tracing::warn!(error = %err, read = entries.len(), "some outbox streams could not be read");
                 Ok(entries)

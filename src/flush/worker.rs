@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -360,8 +361,10 @@ impl Worker {
         Ok(())
     }
 
-    /// Drains everything there is (`flush --once`): new entries, and entries dead workers
-    /// left pending past the claim idle time. A sink outage is retried with backoff;
+    /// Drains everything there is (`flush --once`): new entries, entries dead workers
+    /// left pending past the claim idle time, and, once nothing else is left, entries still
+    /// pending for this very worker that it does not hold (delivered by a read whose
+    /// answer it never saw: a timeout, a failover). A sink outage is retried with backoff;
     /// `max_failures` consecutive failures end the drain with the last error.
     pub async fn drain(&mut self, max_failures: u32) -> anyhow::Result<DrainReport> {
         let mut total = DrainReport::default();
@@ -371,6 +374,7 @@ impl Worker {
         self.streams.list_now();
         let mut failures = 0;
         let mut backoff = BACKOFF_MIN;
+        let mut retaken: HashSet<(Arc<str>, String)> = HashSet::new();
         loop {
             match self.flush_once().await {
                 Ok(Step::Flushed(report)) => {
@@ -383,7 +387,20 @@ impl Worker {
                 }
                 // Nothing new, but the pending list was not scanned this time: once more.
                 Ok(Step::Empty) if self.pending_scan.skipped() => self.pending_scan.rescan_now(),
-                Ok(Step::Empty) => break,
+                Ok(Step::Empty) => match self.take_own_pending(&mut retaken).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(err) => {
+                        failures += 1;
+                        if failures >= max_failures {
+                            return Err(
+                                err.context(format!("giving up after {failures} failed attempts"))
+                            );
+                        }
+                        tokio::time::sleep(jittered(backoff)).await;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                    }
+                },
                 Err(err) => {
                     failures += 1;
                     if failures >= max_failures {
@@ -560,6 +577,33 @@ impl Worker {
         }
         self.read_ahead.extend(read);
         Ok((self.take_read_ahead(), "new"))
+    }
+
+    /// When the worker holds nothing: reads the entries still pending for its own consumer
+    /// name into the read-ahead, leaving out those `retaken` already in this drain (they
+    /// were written but could not be acknowledged). Returns how many it took.
+    async fn take_own_pending(
+        &mut self,
+        retaken: &mut HashSet<(Arc<str>, String)>,
+    ) -> anyhow::Result<usize> {
+        if !self.in_hand.is_empty() || !self.read_ahead.is_empty() || self.publishing.is_some() {
+            return Ok(0);
+        }
+        self.streams.refresh(&self.outbox).await?;
+        let mut own = self
+            .outbox
+            .read_own_pending(self.streams.reads(), self.batch_size)
+            .await?;
+        own.retain(|e| retaken.insert((e.stream.clone(), e.stream_id.clone())));
+        if !own.is_empty() {
+            tracing::info!(
+                entries = own.len(),
+                "took again entries pending for this worker that it did not hold"
+            );
+        }
+        let n = own.len();
+        self.read_ahead.extend(own);
+        Ok(n)
     }
 
     /// Up to a batch of the entries read ahead.

@@ -3,6 +3,7 @@
 //! layout, with every round trip bounded by a timeout so a Redis outage becomes a fast 503,
 //! never a hang.
 
+mod cluster;
 pub mod error;
 pub mod fanout;
 pub mod keys;
@@ -17,7 +18,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{FromRedisValue, RedisError, Value};
 
@@ -33,8 +33,8 @@ enum Connection {
     Multiplexed(ConnectionManager),
     Pool(bb8::Pool<pool::Manager>),
     /// Redis Cluster (`REDIS_CLUSTER_NODES`): the client follows MOVED and ASK itself and
-    /// routes each command, and each EVALSHA, by its first key.
-    Cluster(ClusterConnection),
+    /// routes each command, and each EVALSHA, by its first key; made afresh when it stalls.
+    Cluster(Arc<cluster::Cluster>),
 }
 
 /// A cheap-to-clone handle on Redis: connection, scripts and keys.
@@ -55,7 +55,7 @@ macro_rules! with_connection {
                 $body.await
             }
             Connection::Cluster(cluster) => {
-                let $conn = &mut cluster.clone();
+                let $conn = &mut cluster.connection();
                 $body.await
             }
             Connection::Pool(pool) => match pool.get().await {
@@ -128,9 +128,11 @@ impl Store {
             .set_connection_timeout(timeout)
             .set_response_timeout(timeout);
         Ok(Store {
-            connection: Connection::Cluster(
-                client.get_pending_async_connection_with_config(config),
-            ),
+            connection: Connection::Cluster(Arc::new(cluster::Cluster::connect(
+                client,
+                config,
+                cluster::stall_after(timeout),
+            ))),
             scripts: Arc::new(Scripts::load()),
             keys: Keys::new(prefix),
             timeout,
@@ -169,6 +171,15 @@ impl Store {
                 self.timeout.as_millis()
             ))),
         };
+        if let Connection::Cluster(cluster) = &self.connection {
+            match &outcome {
+                // No answer from Redis (a timeout, a lost connection): the client may be stuck.
+                Err(StoreError::Unavailable(_)) => {
+                    cluster.no_answer();
+                }
+                _ => cluster.answered(),
+            }
+        }
         if let Err(err) = &outcome {
             if err.is_transient() {
                 tracing::warn!(error = %err, "redis unavailable");
@@ -325,7 +336,7 @@ impl Store {
             return self.query(cmd).await;
         };
         let value = self
-            .bounded(cluster.clone().route_command(cmd.clone(), routing))
+            .bounded(cluster.connection().route_command(cmd.clone(), routing))
             .await?;
         T::from_redis_value(value)
             .map_err(|err| StoreError::bug(anyhow::Error::new(err).context("reading a reply")))

@@ -290,6 +290,38 @@ async fn a_worker_that_ran_and_stopped_still_drains_what_came_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_takes_again_what_was_delivered_to_it_unseen() {
+    let env = FlushEnv::new("flushownpending").await;
+    env.append_reservations(0..10).await;
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    // A read whose answer the worker never saw (it timed out, or the master died after
+    // answering): four entries delivered to its consumer name, pending, not in its hands.
+    let stream = env.keys.outbox();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(GROUP)
+        .arg(worker.outbox().consumer())
+        .arg("COUNT")
+        .arg(4)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut env.redis().await)
+        .await
+        .unwrap();
+    assert_eq!(env.pending_on(&stream).await, 4);
+
+    // The claim idle time (60 s) has not passed: no other worker would take them yet.
+    let drained = tokio::time::timeout(Duration::from_secs(60), worker.drain(5))
+        .await
+        .expect("the drain ends")
+        .unwrap();
+    assert_eq!(drained.acked, 10);
+    assert_eq!(env.pending_on(&stream).await, 0);
+    assert_eq!(env.reservation_rows().await, (10, 10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_at_once_write_every_entry_once() {
     let mut env = FlushEnv::new("flushtwo").await;
     env.config.flush_batch_size = 100;
