@@ -29,6 +29,9 @@ use crate::Config;
 
 /// How often the worker refreshes the lag gauges and trims the streams.
 const OBSERVE_EVERY: Duration = Duration::from_secs(1);
+/// How often an idle running worker looks for entries pending for itself that it does not
+/// hold (delivered by a read whose answer it never saw).
+const OWN_PENDING_EVERY: Duration = Duration::from_secs(5);
 /// First and longest pause between attempts while a sink is down.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -104,6 +107,9 @@ pub struct Worker {
     publishing: Option<(Publishing, Deliveries)>,
     /// The scan of the pending list for entries dead workers left.
     pending_scan: PendingScan,
+    /// When a running worker last looked for entries pending for itself that it did not
+    /// hold (see [`Worker::take_own_pending`]).
+    own_pending_checked: Option<Instant>,
     /// A Kafka failure happened: make sure the topic exists before publishing again.
     recheck_topic: bool,
     last_observed: Option<Instant>,
@@ -171,6 +177,7 @@ impl Worker {
             finishing: false,
             publishing: None,
             pending_scan: PendingScan::default(),
+            own_pending_checked: None,
             recheck_topic: false,
             last_observed: None,
             last_lag: Lag::default(),
@@ -331,6 +338,16 @@ impl Worker {
                 Ok(Step::Flushed(_)) => backoff = BACKOFF_MIN,
                 Ok(Step::Empty) => {
                     backoff = BACKOFF_MIN;
+                    if self.own_pending_due() {
+                        match self.take_own_pending(&mut HashSet::new()).await {
+                            Ok(0) => {}
+                            Ok(_) => continue,
+                            Err(err) => tracing::warn!(
+                                error = format!("{err:#}"),
+                                "cannot look for this worker's own pending entries"
+                            ),
+                        }
+                    }
                     if sleep_or_shutdown(idle_poll, &mut shutdown).await {
                         break;
                     }
@@ -577,6 +594,19 @@ impl Worker {
         }
         self.read_ahead.extend(read);
         Ok((self.take_read_ahead(), "new"))
+    }
+
+    /// Whether a running worker, idle, should look for entries pending for itself that it
+    /// does not hold: every `OWN_PENDING_EVERY`, so they wait seconds, not the claim idle
+    /// time.
+    fn own_pending_due(&mut self) -> bool {
+        let due = self
+            .own_pending_checked
+            .is_none_or(|t| t.elapsed() >= OWN_PENDING_EVERY);
+        if due {
+            self.own_pending_checked = Some(Instant::now());
+        }
+        due
     }
 
     /// When the worker holds nothing: reads the entries still pending for its own consumer

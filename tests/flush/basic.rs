@@ -322,6 +322,41 @@ async fn a_drain_takes_again_what_was_delivered_to_it_unseen() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_worker_takes_again_what_was_delivered_to_it_unseen() {
+    let env = FlushEnv::new("flushownrunning").await;
+    env.append_reservations(0..10).await;
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    let stream = env.keys.outbox();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(GROUP)
+        .arg(worker.outbox().consumer())
+        .arg("COUNT")
+        .arg(4)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut env.redis().await)
+        .await
+        .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(async move { worker.run(stopped).await.unwrap() });
+    // Well before the claim idle time (60 s), when another worker could first claim them.
+    crate::helpers::eventually(
+        Duration::from_secs(30),
+        "the running worker writes the four it never saw delivered",
+        || async { (env.reservation_rows().await == (10, 10)).then_some(()) },
+    )
+    .await;
+    crate::helpers::eventually(Duration::from_secs(10), "and acknowledges them", || async {
+        (env.pending_on(&stream).await == 0).then_some(())
+    })
+    .await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_at_once_write_every_entry_once() {
     let mut env = FlushEnv::new("flushtwo").await;
     env.config.flush_batch_size = 100;
