@@ -289,26 +289,31 @@ async fn a_worker_that_ran_and_stopped_still_drains_what_came_after() {
     assert_eq!(env.reservation_rows().await, (50, 50));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_drain_takes_again_what_was_delivered_to_it_unseen() {
-    let env = FlushEnv::new("flushownpending").await;
-    env.append_reservations(0..10).await;
-    let mut worker = Worker::start(&env.config).await.unwrap();
-    // A read whose answer the worker never saw (it timed out, or the master died after
-    // answering): four entries delivered to its consumer name, pending, not in its hands.
-    let stream = env.keys.outbox();
+/// A read whose answer `worker` never saw (it timed out, or the master died after
+/// answering): `count` new entries of `stream` delivered to its consumer name, pending, not
+/// in its hands.
+async fn deliver_unseen(env: &FlushEnv, worker: &Worker, stream: &str, count: usize) {
     let _: redis::Value = redis::cmd("XREADGROUP")
         .arg("GROUP")
         .arg(GROUP)
         .arg(worker.outbox().consumer())
         .arg("COUNT")
-        .arg(4)
+        .arg(count)
         .arg("STREAMS")
-        .arg(&stream)
+        .arg(stream)
         .arg(">")
         .query_async(&mut env.redis().await)
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_takes_again_what_was_delivered_to_it_unseen() {
+    let env = FlushEnv::new("flushownpending").await;
+    env.append_reservations(0..10).await;
+    let mut worker = Worker::start(&env.config).await.unwrap();
+    let stream = env.keys.outbox();
+    deliver_unseen(&env, &worker, &stream, 4).await;
     assert_eq!(env.pending_on(&stream).await, 4);
 
     // The claim idle time (60 s) has not passed: no other worker would take them yet.
@@ -327,18 +332,7 @@ async fn a_running_worker_takes_again_what_was_delivered_to_it_unseen() {
     env.append_reservations(0..10).await;
     let mut worker = Worker::start(&env.config).await.unwrap();
     let stream = env.keys.outbox();
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(GROUP)
-        .arg(worker.outbox().consumer())
-        .arg("COUNT")
-        .arg(4)
-        .arg("STREAMS")
-        .arg(&stream)
-        .arg(">")
-        .query_async(&mut env.redis().await)
-        .await
-        .unwrap();
+    deliver_unseen(&env, &worker, &stream, 4).await;
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(async move { worker.run(stopped).await.unwrap() });
     // Well before the claim idle time (60 s), when another worker could first claim them.
