@@ -92,7 +92,7 @@ impl Cluster {
             .connection
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
-        metrics::counter!("redis_cluster_reconnects_total").increment(1);
+        metrics::counter!("store_cluster_reconnects_total").increment(1);
         tracing::warn!(
             silent_ms = silent,
             "no answer from any Redis Cluster node for a while: connecting to the cluster afresh"

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
-const PREFIXES: [&str; 8] = [
+const PREFIXES: [&str; 9] = [
     "http_",
+    "store_",
     "payments_",
     "queue_",
     "outbox_",
