@@ -5,7 +5,8 @@
 #   2. a concert-queue on 127.0.0.1 (own Redis prefix and MySQL database) and the load
 #      tool's booking flow until the seats are sold (or --fill-seconds pass);
 #   3. the server stops and the filled outbox streams (each concert's and each wallet
-#      bucket's) are copied (Redis COPY) to template keys <template>:<stream's name>;
+#      bucket's), with the set of concerts the worker lists them by, are copied (Redis
+#      COPY) to template keys <template>:<key's name after the prefix>;
 #   4. each drain gets a fresh copy of the templates under a prefix of its own, an empty
 #      MySQL database and the topic perf-flush-<pid>-<n> (the worker creates both), and
 #      `flush --once` drains it; its wall time, start-up included, gives reservations/s
@@ -100,10 +101,11 @@ PY
   wait "$LOAD_PID" 2>/dev/null || true
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
   # Every outbox stream (each concert's, each wallet bucket's, the legacy global one) is
-  # copied to $TEMPLATE:<its name after the prefix>.
+  # copied to $TEMPLATE:<its name after the prefix>, with the set of concerts, by which the
+  # worker finds the concerts' streams.
   rcli --scan --pattern "$TEMPLATE:*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL > /dev/null
-  rcli --scan --pattern "$PREFIX:*outbox" | while read -r stream; do
-    rcli COPY "$stream" "$TEMPLATE:${stream#"$PREFIX:"}" > /dev/null
+  { rcli --scan --pattern "$PREFIX:*outbox"; echo "$PREFIX:concerts"; } | while read -r key; do
+    rcli COPY "$key" "$TEMPLATE:${key#"$PREFIX:"}" > /dev/null
   done
   rcli --scan --pattern "$PREFIX:*" | awk -v t="$TEMPLATE:" 'index($0, t) != 1' \
     | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" DEL > /dev/null
@@ -111,15 +113,15 @@ PY
   DATABASE=""
   [ -n "$KEEP" ] && echo "   the filled outbox is kept as $TEMPLATE (drain it again with --from-outbox $KEEP)"
 fi
-ENTRIES=$(rcli --scan --pattern "$TEMPLATE:*" | while read -r stream; do rcli XLEN "$stream"; done \
+ENTRIES=$(rcli --scan --pattern "$TEMPLATE:*outbox" | while read -r stream; do rcli XLEN "$stream"; done \
   | awk '{s += $1} END {print s + 0}')
-echo "   outbox entries: $ENTRIES (in $(rcli --scan --pattern "$TEMPLATE:*" | wc -l) streams)"
+echo "   outbox entries: $ENTRIES (in $(rcli --scan --pattern "$TEMPLATE:*outbox" | wc -l) streams)"
 
 # One drain: a copy of the template under prefix $1, database $2, topic $3, binary $4.
 drain() {
   local prefix="$1" database="$2" topic="$3" bin="$4" log="$5" start end
-  rcli --scan --pattern "$TEMPLATE:*" | while read -r stream; do
-    rcli COPY "$stream" "$prefix:${stream#"$TEMPLATE:"}" > /dev/null
+  rcli --scan --pattern "$TEMPLATE:*" | while read -r key; do
+    rcli COPY "$key" "$prefix:${key#"$TEMPLATE:"}" > /dev/null
   done
   start=$(date +%s.%N)
   env REDIS_KEY_PREFIX="$prefix" MYSQL_URL="${MYSQL_BASE%/*}/$database" KAFKA_TOPIC="$topic" \
